@@ -1,0 +1,130 @@
+"""A built-in synthetic detection dataset, so the demo and the tests need no download.
+
+Coloured shapes (one class per shape, each class with its own hue, jittered) on a
+noisy background, written in Ultralytics YOLO format: ``images/{train,val}``,
+``labels/{train,val}`` and a ``data.yaml``. Generation is deterministic for given
+arguments; an existing dataset made with the same arguments is reused as it is.
+
+Example:
+    >>> from pathlib import Path
+    >>> import tempfile
+    >>> data_yaml = make_synthetic_dataset(Path(tempfile.mkdtemp()), n_train=4, n_val=2, imgsz=64)
+    >>> data_yaml.name
+    'data.yaml'
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw
+
+CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle")
+# One base colour per class (RGB); each object gets it with some jitter.
+_CLASS_COLOURS = np.array([(230, 60, 50), (60, 200, 70), (60, 90, 235)], dtype=np.int16)
+_MANIFEST = "ge_nas_dataset.json"
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Everything that determines the generated files."""
+
+    n_train: int = 128
+    n_val: int = 32
+    imgsz: int = 128
+    seed: int = 0
+    max_objects: int = 3
+    version: int = 1  # bump when the drawing changes, so stale caches are regenerated
+
+
+def default_dataset_dir(spec: SyntheticSpec, root: Path = Path("studies") / "data") -> Path:
+    """Where the dataset for ``spec`` lives by default (one folder per setting)."""
+    return root / f"synthetic-{spec.imgsz}px-{spec.n_train}+{spec.n_val}-seed{spec.seed}"
+
+
+def make_synthetic_dataset(
+    root: Path | None = None,
+    n_train: int = 128,
+    n_val: int = 32,
+    imgsz: int = 128,
+    seed: int = 0,
+    max_objects: int = 3,
+) -> Path:
+    """Generate (or reuse) the dataset under ``root`` and return its ``data.yaml``."""
+    spec = SyntheticSpec(n_train, n_val, imgsz, seed, max_objects)
+    if min(n_train, n_val) < 1 or imgsz < 32 or max_objects < 1:
+        raise ValueError("synthetic dataset needs n_train, n_val, max_objects >= 1 and imgsz >= 32")
+    root = Path(root) if root is not None else default_dataset_dir(spec)
+    manifest = root / _MANIFEST
+    if manifest.is_file() and json.loads(manifest.read_text()) == asdict(spec):
+        return root / "data.yaml"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and move it in at the end: an interrupted generation
+    # never leaves a half-written dataset that looks complete.
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", n_train), ("val", n_val)):
+        (staging / "images" / split).mkdir(parents=True)
+        (staging / "labels" / split).mkdir(parents=True)
+        for i in range(count):
+            image, labels = _draw_image(rng, imgsz, max_objects)
+            image.save(staging / "images" / split / f"{i:05d}.png")
+            (staging / "labels" / split / f"{i:05d}.txt").write_text("".join(labels))
+    data = {
+        "path": str(root.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": dict(enumerate(CLASS_NAMES)),
+    }
+    (staging / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (staging / _MANIFEST).write_text(json.dumps(asdict(spec)))
+    if root.exists():
+        shutil.rmtree(root)
+    staging.rename(root)
+    return root / "data.yaml"
+
+
+def _draw_image(rng: np.random.Generator, imgsz: int, max_objects: int) -> tuple[Image.Image, list[str]]:
+    """One noisy background with 1..max_objects non-overlapping shapes, and its YOLO labels."""
+    background = rng.integers(60, 190, size=3)
+    pixels = background + rng.normal(0, 18, size=(imgsz, imgsz, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    boxes: list[tuple[float, float, float, float]] = []
+    labels: list[str] = []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _attempt in range(20):
+            size = rng.uniform(0.18, 0.42) * imgsz
+            x0, y0 = rng.uniform(0, imgsz - size, size=2)
+            box = (x0, y0, x0 + size, y0 + size)
+            if not any(_overlaps(box, other) for other in boxes):
+                break
+        else:
+            continue
+        cls = int(rng.integers(len(CLASS_NAMES)))
+        colour = tuple(int(c) for c in np.clip(_CLASS_COLOURS[cls] + rng.integers(-25, 26, size=3), 0, 255))
+        _draw_shape(draw, cls, box, colour)
+        boxes.append(box)
+        cx, cy = (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz
+        labels.append(f"{cls} {cx:.6f} {cy:.6f} {size / imgsz:.6f} {size / imgsz:.6f}\n")
+    return image, labels
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, cls: int, box: tuple[float, ...], colour: tuple[int, ...]) -> None:
+    x0, y0, x1, y1 = box
+    if CLASS_NAMES[cls] == "circle":
+        draw.ellipse(box, fill=colour)
+    elif CLASS_NAMES[cls] == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=colour)
+
+
+def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -1,0 +1,136 @@
+"""Gather-Excite attention (Hu, Shen, Albanie, Sun, Vedaldi, NeurIPS 2018).
+
+A GE unit rescales a feature map by a gate computed from context gathered over an
+*extent*: ``y = x * sigmoid(excite(gather(x)))``, with the gate brought back to the
+input's size by nearest-neighbour interpolation.
+
+Variants, in the paper's names:
+
+* ``theta-minus`` (GE-θ−): parameter-free. Average pooling over the extent (kernel
+  ``2e - 1``, stride ``e``, as timm does it), or the mean over H and W for global.
+* ``theta`` (GE-θ): a learned gather, ``log2(e)`` stride-2 3x3 depthwise convolutions,
+  each followed by BatchNorm, with ReLU between them but not after the last.
+* ``theta-plus`` (GE-θ+): the θ gather followed by an SE-style 1x1-conv MLP
+  (``C -> C/16 -> C``) before the gate.
+
+Extents are 2, 4, 8, or 0 for global (the paper's "global"; 0 as in timm, because an
+Ultralytics model YAML cannot carry the bare word ``global``).
+
+How global θ/θ+ differ from the paper: the official global GE-θ gathers with one
+depthwise kernel as large as the feature map, so a trained model is tied to one input
+size. A detector sees many sizes (other ``imgsz``, rectangular batches), so here the
+global learned gather is the extent-8 gather (three stride-2 depthwise convs with BN)
+followed by a mean over whatever map remains. Its parameters do not depend on H and W
+(``3 * 11 * C`` for the gather), it still learns a spatial weighting, and it yields one
+gate value per channel as the paper's global unit does. The official global θ+ adds a
+ReLU after the gather's last BN; we keep that.
+
+Example:
+    >>> import torch
+    >>> ge = GatherExcite(64, "theta-plus", 4)
+    >>> ge(torch.randn(2, 64, 20, 24)).shape
+    torch.Size([2, 64, 20, 24])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VARIANTS: tuple[str, ...] = ("theta-minus", "theta", "theta-plus")
+EXTENTS: tuple[int, ...] = (2, 4, 8, 0)
+GLOBAL_EXTENT = 0
+REDUCTION = 16
+_GLOBAL_LEARNED_EXTENT = 8
+
+
+def reduced_channels(channels: int) -> int:
+    """Hidden width of the θ+ MLP: ``C / 16`` rounded, at least 1 (timm's rule)."""
+    return max(1, int(channels / REDUCTION + 0.5))
+
+
+def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
+    """Learnable parameters of one GE unit, from the paper's formulas.
+
+    θ: per depthwise conv ``9C`` weights (no bias, BN follows) plus ``2C`` BN affine
+    parameters. θ+: plus the MLP ``C*r + r + r*C + C`` (1x1 convs with bias).
+    """
+    check_choice(variant, extent)
+    if variant == "theta-minus":
+        return 0
+    n_conv = int(math.log2(extent or _GLOBAL_LEARNED_EXTENT))
+    count = n_conv * (9 * channels + 2 * channels)
+    if variant == "theta-plus":
+        r = reduced_channels(channels)
+        count += channels * r + r + r * channels + channels
+    return count
+
+
+def check_choice(variant: str, extent: int) -> None:
+    """Raise ValueError naming the allowed values when a variant or extent is unknown."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown Gather-Excite variant {variant!r}: use one of {', '.join(VARIANTS)}")
+    if isinstance(extent, bool) or extent not in EXTENTS:
+        raise ValueError(f"unknown Gather-Excite extent {extent!r}: use 2, 4, 8, or 0 for global")
+
+
+def _learned_gather(channels: int, extent: int, relu_after_last: bool) -> nn.Sequential:
+    """The θ gather: log2(extent) stride-2 depthwise 3x3 convs, BN after each."""
+    n_conv = int(math.log2(extent))
+    layers: list[nn.Module] = []
+    for i in range(n_conv):
+        layers.append(nn.Conv2d(channels, channels, 3, stride=2, padding=1, groups=channels, bias=False))
+        layers.append(nn.BatchNorm2d(channels))
+        if i != n_conv - 1 or relu_after_last:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class GatherExcite(nn.Module):
+    """One Gather-Excite unit; output shape and dtype equal the input's.
+
+    Args:
+        channels: channels of the feature map it gates (the real count at the model's scale).
+        variant: ``"theta-minus"``, ``"theta"`` or ``"theta-plus"``.
+        extent: 2, 4 or 8, or 0 for global.
+    """
+
+    def __init__(self, channels: int, variant: str = "theta-plus", extent: int = GLOBAL_EXTENT) -> None:
+        super().__init__()
+        check_choice(variant, extent)
+        self.channels, self.variant, self.extent = channels, variant, extent
+        self.gather: nn.Module | None = None
+        if variant != "theta-minus":
+            is_global = extent == GLOBAL_EXTENT
+            self.gather = _learned_gather(
+                channels,
+                _GLOBAL_LEARNED_EXTENT if is_global else extent,
+                relu_after_last=is_global and variant == "theta-plus",
+            )
+        self.excite: nn.Module = nn.Identity()
+        if variant == "theta-plus":
+            r = reduced_channels(channels)
+            self.excite = nn.Sequential(nn.Conv2d(channels, r, 1), nn.ReLU(inplace=True), nn.Conv2d(r, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate ``x`` by the context gathered around each position."""
+        context = self._gather(x)
+        gate = self.excite(context)
+        if gate.shape[-2:] != x.shape[-2:] and (gate.shape[-1] != 1 or gate.shape[-2] != 1):
+            gate = F.interpolate(gate, size=x.shape[-2:], mode="nearest")
+        return x * torch.sigmoid(gate)
+
+    def _gather(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gather is not None:
+            context = self.gather(x)
+            return context.mean(dim=(2, 3), keepdim=True) if self.extent == GLOBAL_EXTENT else context
+        if self.extent == GLOBAL_EXTENT:
+            return x.mean(dim=(2, 3), keepdim=True)
+        kernel = 2 * self.extent - 1
+        return F.avg_pool2d(x, kernel, stride=self.extent, padding=kernel // 2, count_include_pad=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, variant={self.variant!r}, extent={self.extent}"
