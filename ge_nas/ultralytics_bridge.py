@@ -5,7 +5,10 @@ an Ultralytics upgrade is a change to this file alone. Here:
 
 * Ultralytics is made offline and quiet before it is first imported: no telemetry,
   no update checks, no auto-installs, no online probes that wait for a timeout.
-* ge-nas layers are registered by name, so model YAMLs can say ``GatherExcite``.
+* ge-nas layers are registered by name, so model YAMLs can say ``GatherExcite``, and
+  ``C2fGE`` (a C2f whose bottlenecks carry GE units on their residual branch).
+* Base model YAMLs are located, "baked" to one scale (real channels and repeats
+  written out), and described layer by layer (channels, stride) for search spaces.
 * Models are built from YAML, and short proxy runs are trained with per-epoch
   metrics handed to a callback that may stop the run (pruning).
 """
@@ -13,6 +16,7 @@ an Ultralytics upgrade is a change to this file alone. Here:
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -31,20 +35,76 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn import tasks
 from ultralytics.utils import LOGGER
 from ultralytics.utils.events import events
+from ultralytics.utils.ops import make_divisible
 
 from ge_nas.layers import GatherExcite
+from ge_nas.layers.bottleneck_ge import GEBottleneck
 
 # Map keys of Ultralytics' validation metrics to the names ge-nas stores.
 METRIC_KEYS = {"metrics/mAP50(B)": "map50", "metrics/mAP50-95(B)": "map50-95"}
+
+
+# The YAML name of a C2f with GE inside its bottlenecks; its arguments are the C2f's
+# followed by the variant and the extent.
+INSIDE_MODULE = "C2fGE"
+
+# Modules whose first YAML argument is an output channel count that parse_model scales
+# by the width multiple (its local ``base_modules`` set), and whose repeats it scales.
+_SCALED_MODULES = frozenset(
+    [
+        "Classify",
+        "Conv",
+        "ConvTranspose",
+        "GhostConv",
+        "Bottleneck",
+        "GhostBottleneck",
+        "SPP",
+        "SPPF",
+        "C2fPSA",
+        "C2PSA",
+        "DWConv",
+        "Focus",
+        "BottleneckCSP",
+        "C1",
+        "C2",
+        "C2f",
+        "C3k2",
+        "RepNCSPELAN4",
+        "ELAN1",
+        "ADown",
+        "AConv",
+        "SPPELAN",
+        "C2fAttn",
+        "C3",
+        "C3TR",
+        "C3Ghost",
+        "nn.ConvTranspose2d",
+        "DWConvTranspose2d",
+        "C3x",
+        "RepC3",
+        "PSA",
+        "SCDown",
+        "C2fCIB",
+        "A2C2f",
+    ]
+)
+# Modules whose construction depends on the scale's name, which a baked YAML cannot carry.
+_SCALE_NAMED = frozenset({"C3k2", "A2C2f", "C2fAttn", "C2fCIB"})
+DETECT_MODULE = "Detect"
 
 
 def register_layers() -> None:
     """Make ge-nas layers resolvable by name in any Ultralytics model YAML.
 
     ``parse_model`` looks names up in the ``ultralytics.nn.tasks`` module namespace,
-    so setting the class there is enough; no Ultralytics source is edited.
+    so setting the class there is enough for ``GatherExcite``; no Ultralytics source is
+    edited. ``C2fGE`` needs C2f's channel scaling, which parse_model grants only to its
+    own classes, so ``tasks.parse_model`` is wrapped: C2fGE rows are built as C2f and
+    then get a GE unit inside each bottleneck.
     """
     tasks.GatherExcite = GatherExcite
+    if not getattr(tasks.parse_model, "ge_nas_wrapped", False):
+        tasks.parse_model = _with_ge_inside(tasks.parse_model)
     # Analytics are also gated by a connectivity probe; if ultralytics was imported
     # before ge-nas on a networked machine, switch them off explicitly.
     events.enabled = False
@@ -79,9 +139,138 @@ def _no_font_download() -> Iterator[None]:
         data_utils.check_font = original
 
 
-def build_model(model_yaml: Path | str) -> torch.nn.Module:
-    """Build the detection model (an ``nn.Module``) described by a model YAML, untrained."""
+def _with_ge_inside(parse_model: Callable[..., Any]) -> Callable[..., Any]:
+    def parse_model_with_ge(d: dict[str, Any], ch: int, verbose: bool = True) -> tuple[torch.nn.Module, list[int]]:
+        inside: dict[int, tuple[str, int]] = {}
+        sections = {}
+        index = 0
+        for section in ("backbone", "head"):
+            rows = []
+            for f, n, module, args in d.get(section, []):
+                if module == INSIDE_MODULE:
+                    *args, variant, extent = args
+                    inside[index] = (variant, extent)
+                    module = "C2f"
+                rows.append([f, n, module, args])
+                index += 1
+            sections[section] = rows
+        model, save = parse_model({**d, **sections}, ch, verbose)
+        for i, (variant, extent) in inside.items():
+            _put_ge_inside(model[i], variant, extent)
+        return model, save
+
+    parse_model_with_ge.ge_nas_wrapped = True  # type: ignore[attr-defined]
+    return parse_model_with_ge
+
+
+def _put_ge_inside(c2f: torch.nn.Module, variant: str, extent: int) -> None:
+    """Replace each bottleneck of a built C2f by a GEBottleneck around the same convs."""
+    c2f.m = torch.nn.ModuleList(GEBottleneck(b, GatherExcite(b.cv2.conv.out_channels, variant, extent)) for b in c2f.m)
+    c2f.type = INSIDE_MODULE
+    c2f.np = sum(p.numel() for p in c2f.parameters())
+
+
+def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
+    """The model dict of an Ultralytics model YAML, by name (``yolov8s.yaml``) or by path.
+
+    Raises FileNotFoundError when neither a file nor a model shipped with Ultralytics
+    has that name.
+    """
     with quiet():
+        try:
+            d = tasks.yaml_model_load(str(name_or_path))
+        except (FileNotFoundError, AssertionError) as error:
+            raise FileNotFoundError(str(error)) from None
+    d.pop("yaml_file", None)
+    return d
+
+
+def bake_scale(d: dict[str, Any]) -> dict[str, Any]:
+    """The same model with its scale written out: real channels and repeats in every row.
+
+    A model YAML that keeps ``scales`` is rebuilt at whatever scale Ultralytics guesses
+    from its *file name* (the first one when the name says nothing), so a generated
+    ``best.yaml`` of a yolov8s search would silently become a yolov8n. Baking removes
+    that trap and shows the real channel counts a GE row must carry.
+    """
+    depth, width, max_channels = 1.0, 1.0, float("inf")
+    if d.get("scales"):
+        scale = d.get("scale") or next(iter(d["scales"]))
+        depth, width, max_channels = d["scales"][scale]
+    else:
+        depth, width = d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0)
+    baked = {k: v for k, v in d.items() if k not in {"scales", "scale", "depth_multiple", "width_multiple"}}
+    for section in ("backbone", "head"):
+        rows = []
+        for f, n, module, args in d[section]:
+            if module in _SCALE_NAMED:
+                raise ValueError(f"module {module} depends on the scale's name; only YOLOv8-style models are supported")
+            args = list(args)
+            n = max(round(n * depth), 1) if n > 1 else n
+            if module in _SCALED_MODULES and module != "Classify":
+                args[0] = make_divisible(min(args[0], max_channels) * width, 8)
+            rows.append([copy.deepcopy(f), n, module, args])
+        baked[section] = rows
+    return baked
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a search space needs to know about one layer of a built model."""
+
+    index: int
+    module: str  # the module name as written in the YAML, e.g. "C2f"
+    section: str  # "backbone" or "head"
+    channels: int  # output channels (0 for Detect)
+    stride: int  # input size / output size (0 for Detect)
+    feeds_detect: bool
+    bottlenecks: int = 0  # C2f only: bottlenecks inside
+    hidden_channels: int = 0  # C2f only: channels of each bottleneck
+
+
+def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]:
+    """Build the model of dict ``d`` once and read each layer's channels and stride."""
+    register_layers()
+    with quiet():
+        model = tasks.DetectionModel(copy.deepcopy(d), verbose=False).eval()
+    shapes: dict[int, tuple[int, ...]] = {}
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+        for i, layer in enumerate(model.model[:-1])
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, d.get("channels", 3), probe_size, probe_size))
+    for hook in hooks:
+        hook.remove()
+    rows = [(section, row) for section in ("backbone", "head") for row in d[section]]
+    detect_from = rows[-1][1][0]
+    detect_inputs = set(detect_from if isinstance(detect_from, list) else [detect_from])
+    infos = []
+    for i, (section, (_f, _n, module, _args)) in enumerate(rows):
+        shape = shapes.get(i)
+        layer = model.model[i]
+        is_c2f = module in {"C2f", INSIDE_MODULE}
+        infos.append(
+            LayerInfo(
+                index=i,
+                module=module,
+                section=section,
+                channels=shape[1] if shape else 0,
+                stride=probe_size // shape[2] if shape else 0,
+                feeds_detect=i in detect_inputs,
+                bottlenecks=len(layer.m) if is_c2f else 0,
+                hidden_channels=layer.c if is_c2f else 0,
+            )
+        )
+    return infos
+
+
+def build_model(model_yaml: Path | str | dict[str, Any]) -> torch.nn.Module:
+    """Build the detection model (an ``nn.Module``) described by a model YAML, untrained."""
+    register_layers()
+    with quiet():
+        if isinstance(model_yaml, dict):
+            return tasks.DetectionModel(copy.deepcopy(model_yaml), verbose=False)
         return YOLO(str(model_yaml), task="detect").model
 
 
