@@ -10,6 +10,7 @@ import typer
 
 from ge_nas import __version__
 from ge_nas.data import make_synthetic_dataset
+from ge_nas.dataset import check_dataset
 from ge_nas.errors import InputError
 from ge_nas.generate import generate
 from ge_nas.space import load_space
@@ -82,6 +83,98 @@ def space(
             candidate = loaded.sample(rng)
             name = f"{n:03d}-{candidate.code.replace(' ', '_')}.yaml"
             typer.echo(f"wrote {generate(loaded, candidate).write(output / name)}")
+
+
+@app.command()
+def search(
+    dataset_yaml: Annotated[
+        Path | None, typer.Option("--dataset", help="Ultralytics dataset YAML (default: the built-in synthetic one).")
+    ] = None,
+    space_file: Annotated[str, typer.Option("--space", help="Search space file or shipped name.")] = "yolov8n_ge",
+    study_name: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: <space>-<dataset>); the same name resumes.")
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: sqlite:///studies/<study>.db).")] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Finished trials the study should hold, baseline included [demo: 20].")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop this run after so many seconds.")] = None,
+    objectives: Annotated[
+        str, typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency).")
+    ] = "map50-95,gflops",
+    sampler: Annotated[str, typer.Option(help="tpe | nsga2 | random | gp | grid.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="auto | median | hyperband | pareto | none.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the sampler and of every proxy training.")] = 0,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Proxy training epochs [16; demo: 4].")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Pretrained checkpoint of the base model; candidates inherit its weights.")
+    ] = None,
+    parent_epochs: Annotated[
+        int | None, typer.Option(min=0, help="Train the base this long once per study and inherit [0; demo: 20].")
+    ] = None,
+    imgsz: Annotated[
+        int | None, typer.Option(min=32, help="Proxy image size (default 128 built-in, else 640).")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Proxy batch size.")] = 16,
+    fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the training set used.")] = 1.0,
+    device: Annotated[str | None, typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present).")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers per training.")] = 0,
+    max_gflops: Annotated[float | None, typer.Option(help="Reject candidates above this GFLOPs budget.")] = None,
+    max_params: Annotated[float | None, typer.Option(help="Reject candidates above this many parameters.")] = None,
+    max_latency: Annotated[float | None, typer.Option(help="Reject candidates above this latency (ms).")] = None,
+    max_failures: Annotated[int, typer.Option(min=1, help="Stop after this many failed trials in a row.")] = 5,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' own output.")] = False,
+) -> None:
+    """Search where GE units pay off: train short proxies and rank accuracy against cost."""
+    from ge_nas import search as search_module  # imported here: optuna and plotting load slowly
+    from ge_nas.progress import LiveReporter, front_table
+
+    loaded = load_space(space_file)
+    parsed_objectives = search_module.Objectives.parse(objectives)
+    if weights is not None and not weights.is_file():
+        raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
+    if dataset_yaml is None:  # the demo: short proxies that inherit from a parent trained once
+        imgsz, trials = imgsz or 128, trials or 20
+        parent_epochs = parent_epochs if parent_epochs is not None else (0 if weights else 20)
+        epochs = epochs or 4
+        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz), "synthetic"
+    else:
+        imgsz, trials, parent_epochs, epochs = imgsz or 640, trials or 10, parent_epochs or 0, epochs or 16
+        data_yaml, dataset_label = check_dataset(dataset_yaml), dataset_yaml.stem
+    name = search_module.check_study_name(study_name or f"{loaded.name}-{dataset_label}")
+    config = search_module.SearchConfig(
+        space=loaded,
+        data_yaml=data_yaml,
+        objectives=parsed_objectives,
+        proxy=search_module.ProxySettings(
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            fraction=fraction,
+            device=search_module.check_device(device),
+            seed=seed,
+            workers=workers,
+        ),
+        trials=trials,
+        study_name=name,
+        storage_url=storage or search_module.default_storage_url(name),
+        workdir=search_module.STUDIES_DIR / name,
+        sampler=search_module.check_choice("--sampler", sampler, search_module.SAMPLERS),
+        pruner=search_module.check_choice("--pruner", pruner, search_module.PRUNERS),
+        seed=seed,
+        timeout=timeout,
+        constraints={
+            k: v for k, v in (("gflops", max_gflops), ("params", max_params), ("latency", max_latency)) if v is not None
+        },
+        max_failures=max_failures,
+        verbose=verbose,
+        weights=weights,
+        parent_epochs=parent_epochs,
+    )
+    with LiveReporter() as reporter:
+        study = search_module.run_search(config, reporter)
+    reporter.console.print(front_table(study, parsed_objectives))
+    reporter.console.print(f"resume or extend: run the same command again (e.g. with --trials {trials + 10})")
 
 
 def main() -> None:

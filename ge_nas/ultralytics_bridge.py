@@ -36,6 +36,7 @@ from ultralytics.nn import tasks
 from ultralytics.utils import LOGGER
 from ultralytics.utils.events import events
 from ultralytics.utils.ops import make_divisible
+from ultralytics.utils.torch_utils import get_flops
 
 from ge_nas.layers import GatherExcite
 from ge_nas.layers.bottleneck_ge import GEBottleneck
@@ -274,6 +275,26 @@ def build_model(model_yaml: Path | str | dict[str, Any]) -> torch.nn.Module:
         return YOLO(str(model_yaml), task="detect").model
 
 
+def cuda_device_count() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def count_gflops(model: torch.nn.Module, imgsz: int) -> float:
+    """GFLOPs of one forward pass at ``imgsz`` x ``imgsz``, as Ultralytics reports them (thop).
+
+    thop counts the multiply-adds of convolutions and normalisations; the pooling and
+    gating of a GE unit are elementwise and count for nothing, as in Ultralytics' own summaries.
+    """
+    return float(get_flops(model, imgsz))
+
+
+def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy in eval mode with Conv+BN fused, as a deployed model runs (for latency)."""
+    fused = copy.deepcopy(model).eval()
+    with quiet():
+        return fused.fuse(verbose=False)
+
+
 @dataclass(frozen=True)
 class ProxySettings:
     """How a short proxy run trains: the same for every candidate of a study."""
@@ -290,12 +311,63 @@ class ProxySettings:
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+@dataclass(frozen=True)
+class Inheritance:
+    """Where a candidate's weights come from: a parent's state dict and the base->candidate index map."""
+
+    parent_state: dict[str, torch.Tensor]
+    index_map: dict[int, int]
+
+
+def load_parent_state(weights: Path) -> dict[str, torch.Tensor]:
+    """The float state dict of an Ultralytics checkpoint (its EMA weights when it has them)."""
+    register_layers()
+    with quiet():
+        model, _ = tasks.load_checkpoint(str(weights))
+    return {name: tensor.detach().float().clone() for name, tensor in model.state_dict().items()}
+
+
+def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[int, int]:
+    """Copy every parent tensor into the layer it maps to; GE units are set to an open gate.
+
+    Layer ``i`` of the base is layer ``index_map[i]`` of the candidate, and a C2f with GE
+    inside keeps its bottlenecks' ``cv1``/``cv2`` names, so a parent key
+    ``model.<i>.<rest>`` lands on ``model.<index_map[i]>.<rest>``. Tensors whose shape
+    differs (a Detect head trained for another class count) are left as initialised.
+    Returns (tensors copied, tensors of the parent).
+    """
+    target = model.state_dict()
+    copied: dict[str, torch.Tensor] = {}
+    for name, tensor in inheritance.parent_state.items():
+        section, index, *rest = name.split(".")
+        if section != "model" or not index.isdigit() or int(index) not in inheritance.index_map:
+            continue
+        new_name = ".".join(["model", str(inheritance.index_map[int(index)]), *rest])
+        if new_name in target and target[new_name].shape == tensor.shape:
+            copied[new_name] = tensor
+    model.load_state_dict(copied, strict=False)
+    for module in model.modules():
+        if isinstance(module, GatherExcite):
+            module.open_gate()
+    return len(copied), len(inheritance.parent_state)
+
+
 class _ProxyTrainer(DetectionTrainer):
-    """A DetectionTrainer that keeps no checkpoints and skips the final re-validation.
+    """A DetectionTrainer that keeps no checkpoints, skips the final re-validation, and can inherit.
 
     A proxy only needs each epoch's validation metrics; writing ``last.pt``/``best.pt``
     and validating ``best.pt`` again at the end would only cost time and disk.
     """
+
+    inheritance: Inheritance | None = None
+
+    def get_model(
+        self, cfg: str | dict[str, Any] | None = None, weights: torch.nn.Module | None = None, verbose: bool = True
+    ) -> torch.nn.Module:
+        model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        if self.inheritance is not None:
+            inherit_weights(model, self.inheritance)
+        return model
 
     def save_model(self) -> bool:
         return False
@@ -311,9 +383,12 @@ def train_proxy(
     workdir: Path,
     on_epoch: EpochCallback | None = None,
     verbose: bool = False,
+    inheritance: Inheritance | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model_yaml`` from scratch as a proxy and return the metrics of each epoch.
+    """Train ``model_yaml`` as a proxy and return the metrics of each epoch.
 
+    From scratch, or, with ``inheritance``, starting from a parent's weights (then without
+    learning-rate warm-up, which would first throw the inherited weights off).
     ``on_epoch(epoch, metrics)`` is called after every validation (epochs count from 1);
     it may raise (for example ``optuna.TrialPruned``) to stop the run, and the exception
     propagates to the caller.
@@ -327,10 +402,27 @@ def train_proxy(
             on_epoch(trainer.epoch + 1, metrics)
 
     with quiet(verbose), _no_font_download():
-        trainer = _ProxyTrainer(overrides=_train_args(model_yaml, data_yaml, settings, workdir, verbose))
+        args = _train_args(model_yaml, data_yaml, settings, workdir, verbose)
+        if inheritance is not None:
+            args["warmup_epochs"] = 0
+        trainer = _ProxyTrainer(overrides=args)
+        trainer.inheritance = inheritance
         trainer.add_callback("on_fit_epoch_end", record)
         trainer.train()
     return history
+
+
+def train_parent(model_yaml: Path, data_yaml: Path, settings: ProxySettings, epochs: int, workdir: Path) -> Path:
+    """Train the base model once on the dataset, as the parent every candidate inherits from.
+
+    Returns the final checkpoint (``last.pt``: the end of the schedule, not the best epoch,
+    so the parent does not depend on validation noise).
+    """
+    with quiet(), _no_font_download():
+        args = _train_args(model_yaml, data_yaml, settings, workdir, verbose=False)
+        trainer = DetectionTrainer(overrides={**args, "epochs": epochs, "name": "parent", "save": True, "val": False})
+        trainer.train()
+    return Path(trainer.last)
 
 
 def _train_args(
@@ -358,3 +450,62 @@ def _train_args(
         "pretrained": False,
         "verbose": verbose,
     }
+
+
+# --- results commands ---
+# Full training of an exported architecture, and loading its checkpoints back.
+
+
+def allow_checkpoint_loading() -> None:
+    """Let Ultralytics' restricted loading (``ULTRALYTICS_SAFE_LOAD=1``) read checkpoints with GE layers.
+
+    Restricted loading unpickles with ``torch.load(weights_only=True)`` and allows only
+    torch and Ultralytics classes, so a ``best.pt`` holding ge-nas layers is refused as
+    "outside the supported checkpoint format". Ours are plain ``nn.Module`` trees with no
+    custom unpickling, as safe as the classes Ultralytics allows; torch's process-wide
+    allow-list takes them once ``ge_nas`` is imported. Default loading needs none of this.
+    """
+    if hasattr(torch.serialization, "add_safe_globals"):  # torch >= 2.4
+        torch.serialization.add_safe_globals([GatherExcite, GEBottleneck])
+
+
+allow_checkpoint_loading()
+
+
+def train_full(
+    model_yaml: Path,
+    data_yaml: Path,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str,
+    project: Path,
+    name: str,
+    verbose: bool = True,
+) -> Path:
+    """Train ``model_yaml`` from scratch with Ultralytics' own recipe; return the path of ``best.pt``.
+
+    Everything but the arguments is Ultralytics' default (augmentation, optimiser, AMP on
+    GPU), so the result compares with a plain ``yolo train``. ``project`` should be absolute:
+    Ultralytics puts a relative one under its own runs directory. An existing
+    ``project/name`` gets a numbered sibling instead of being overwritten.
+    """
+    overrides = {
+        "model": str(model_yaml),
+        "task": "detect",
+        "mode": "train",
+        "data": str(data_yaml),
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "device": device,
+        "project": str(project),
+        "name": name,
+        "pretrained": False,  # a GE architecture has no pretrained checkpoint to start from
+        "plots": False,  # plotting downloads a font
+        "verbose": verbose,
+    }
+    with quiet(verbose), _no_font_download():
+        trainer = DetectionTrainer(overrides=overrides)
+        trainer.train()
+    return Path(trainer.best)

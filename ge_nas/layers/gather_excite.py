@@ -44,6 +44,7 @@ VARIANTS: tuple[str, ...] = ("theta-minus", "theta", "theta-plus")
 EXTENTS: tuple[int, ...] = (2, 4, 8, 0)
 GLOBAL_EXTENT = 0
 REDUCTION = 16
+OPEN_GATE_BIAS = 3.0  # sigmoid(3) ~= 0.95: an inherited network starts close to its parent
 _GLOBAL_LEARNED_EXTENT = 8
 
 
@@ -114,6 +115,25 @@ class GatherExcite(nn.Module):
         if variant == "theta-plus":
             r = reduced_channels(channels)
             self.excite = nn.Sequential(nn.Conv2d(channels, r, 1), nn.ReLU(inplace=True), nn.Conv2d(r, channels, 1))
+
+    def open_gate(self, bias: float = OPEN_GATE_BIAS) -> None:
+        """Start from an almost-open, uniform gate: ``sigmoid(bias)`` (0.95 by default) everywhere.
+
+        A GE unit added to a trained parent should change the parent's function as little
+        as possible, so the inherited layers start where they were. θ+ zeroes its last MLP
+        conv and sets its bias; θ zeroes the scale of its gather's last BN and sets its shift
+        (as ResNets zero-init their last BN). Both still learn: gradients reach the zeroed
+        weights at once. θ− has no parameters; its gate is whatever the context gives.
+        """
+        with torch.no_grad():
+            if self.variant == "theta-plus":
+                last = self.excite[-1]
+                last.weight.zero_()
+                last.bias.fill_(bias)
+            elif self.variant == "theta":
+                norm = [m for m in self.gather if isinstance(m, nn.BatchNorm2d)][-1]
+                norm.weight.zero_()
+                norm.bias.fill_(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Gate ``x`` by the context gathered around each position."""

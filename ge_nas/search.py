@@ -1,0 +1,437 @@
+"""The search: Optuna trials that sample a candidate, cost it, train its proxy and report.
+
+Each trial:
+
+1. samples one choice per insertion point (the baseline, no GE, is always trial 0);
+2. reuses the stored result if the study already evaluated that architecture;
+3. generates its model YAML and measures params, GFLOPs and latency;
+4. is recorded as infeasible, untrained, when a cost is over a ``--max-*`` budget;
+5. trains the proxy, recording every epoch's validation metrics, and stops early when
+   the pruner says so (Optuna's pruners for one objective, :class:`ParetoPruner` for several);
+6. reports accuracy and costs as the study's objectives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from ge_nas.candidate import Candidate
+from ge_nas.cost import Cost, measure_cost
+from ge_nas.errors import InputError
+from ge_nas.generate import generate
+from ge_nas.pruners import ParetoPruner, TrialHistory
+from ge_nas.space import SearchSpace
+from ge_nas.study import (
+    STUDIES_DIR,
+    Objectives,
+    check_study_name,
+    constraint_values,
+    counted_trials,
+    default_storage_url,
+    evaluated_trial,
+    open_storage,
+    open_study,
+)
+from ge_nas.ultralytics_bridge import (
+    Inheritance,
+    ProxySettings,
+    build_model,
+    cuda_device_count,
+    load_parent_state,
+    train_parent,
+    train_proxy,
+)
+
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
+PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
+
+
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "STUDIES_DIR",
+    "Objectives",
+    "ProxySettings",
+    "SearchConfig",
+    "check_choice",
+    "check_device",
+    "check_study_name",
+    "default_storage_url",
+    "run_search",
+]
+
+
+def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InputError(f"{option} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def check_device(device: str | None) -> str:
+    """``--device``: 'cpu', or GPU indices that exist here; the default is GPU 0 when there is one."""
+    count = cuda_device_count()
+    if device is None:
+        return "0" if count else "cpu"
+    if device.lower() in ("cpu", "mps"):
+        return device.lower()
+    indices = [d.strip().removeprefix("cuda:") for d in device.split(",")]
+    if not all(i.isdigit() for i in indices):
+        raise InputError(f"--device {device!r}: use cpu, or GPU indices such as 0 or 0,1")
+    missing = [i for i in indices if int(i) >= count]
+    if missing:
+        raise InputError(
+            f"--device {device!r}: GPU {', '.join(missing)} not found (this machine has {count} GPU(s)); use cpu"
+            + (f" or 0..{count - 1}" if count else "")
+        )
+    return ",".join(indices)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything one ``ge-nas search`` run needs; the CLI and the Python API both build one."""
+
+    space: SearchSpace
+    data_yaml: Path
+    objectives: Objectives
+    proxy: ProxySettings
+    trials: int
+    study_name: str
+    storage_url: str
+    workdir: Path
+    sampler: str = "tpe"
+    pruner: str | optuna.pruners.BasePruner | ParetoPruner = "auto"  # a name, or a configured pruner
+    seed: int = 0
+    timeout: float | None = None
+    constraints: dict[str, float] = field(default_factory=dict)  # cost name -> largest allowed value
+    max_failures: int = 5
+    verbose: bool = False
+    weights: Path | None = None  # a pretrained checkpoint of the base model to inherit from
+    parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
+
+    def comparable_settings(self) -> dict[str, Any]:
+        """What must not change when a study is resumed, or its results stop being comparable."""
+        return {
+            "space": self.space.fingerprint,
+            "space_name": self.space.name,
+            "proxy": {k: v for k, v in vars(self.proxy).items() if k not in ("device", "workers")},
+            "constraints": dict(sorted(self.constraints.items())),
+            "parent": self._parent_setting(),
+        }
+
+    def _parent_setting(self) -> str:
+        if self.weights is not None:
+            return f"weights sha256:{file_sha256(self.weights)}"
+        return f"trained {self.parent_epochs} epochs" if self.parent_epochs else "none (from scratch)"
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One finished trial, as the live view shows it."""
+
+    number: int
+    code: str
+    state: str  # "complete", "reused", "infeasible", "pruned", "failed"
+    accuracy: float | None
+    costs: dict[str, float]
+    seconds: float
+    note: str = ""
+
+
+class Reporter:
+    """Receives progress; the CLI's live view subclasses it, the Python API stays silent."""
+
+    def plan(self, text: str) -> None:
+        """Called once before the first trial with what the search will do."""
+
+    def trial(self, row: TrialRow, finished: int, total: int) -> None:
+        """Called after each trial."""
+
+
+def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna.Study:
+    """Run (or resume) the search until the study holds ``config.trials`` finished trials."""
+    reporter = reporter or Reporter()
+    if not config.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(config.storage_url)
+    optuna_pruner, pareto_pruner = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
+    study = open_study(
+        storage,
+        config.study_name,
+        config.objectives,
+        config.comparable_settings(),
+        sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
+        pruner=optuna_pruner,
+    )
+    parent = ensure_parent(config, study, reporter)
+    if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
+    already = counted_trials(study.get_trials(deepcopy=False))
+    reporter.plan(
+        f"study {config.study_name!r}: {already} of {config.trials} trials done; "
+        f"space {config.space.name} ({config.space.size:,} architectures); "
+        f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}"
+    )
+    if already >= config.trials:
+        return study
+    objective = _Objective(config, pareto_pruner, parent)
+    progress = _Progress(config, reporter)
+    study.optimize(objective, timeout=config.timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+    return study
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter) -> Path | None:
+    """The checkpoint candidates inherit from, recorded on the study (path and hash).
+
+    With ``--weights`` it is the user's file. With ``--parent-epochs`` ge-nas trains the
+    base once and keeps it beside the study, so a resumed study reuses it instead of
+    training it again.
+    """
+    if config.weights is not None:
+        parent = config.weights.resolve()
+    elif config.parent_epochs:
+        parent = (config.workdir / "parent.pt").resolve()
+        stored = study.user_attrs.get("parent", {})
+        if parent.is_file() and stored.get("sha256") == file_sha256(parent):
+            return parent
+        reporter.plan(f"training the parent (the base model) for {config.parent_epochs} epochs, once for this study")
+        base_yaml = generate(config.space, Candidate.baseline()).write(config.workdir / "parent" / "model.yaml")
+        trained = train_parent(base_yaml, config.data_yaml, config.proxy, config.parent_epochs, config.workdir)
+        parent.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained, parent)
+    else:
+        return None
+    study.set_user_attr("parent", {"path": str(parent), "sha256": file_sha256(parent)})
+    return parent
+
+
+def make_sampler(name: str, seed: int, constrained: bool) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for ``--sampler``; budget constraints steer those that support them."""
+    constraints = constraint_values if constrained else None
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constraints_func=constraints)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints, warn_independent_sampling=False)
+    if name == "grid":
+        return optuna.samplers.BruteForceSampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r}: use one of {', '.join(SAMPLERS)}")
+
+
+def make_pruners(
+    name: str | optuna.pruners.BasePruner | ParetoPruner, objectives: Objectives, epochs: int
+) -> tuple[optuna.pruners.BasePruner, ParetoPruner | None]:
+    """Optuna's pruner (single objective) and/or ours (any number of objectives) for ``--pruner``.
+
+    The Python API may pass a configured pruner instead of a name.
+    """
+    if isinstance(name, ParetoPruner):
+        return optuna.pruners.NopPruner(), name
+    if isinstance(name, optuna.pruners.BasePruner):
+        if objectives.multi:
+            raise ValueError("Optuna's pruners work in single-objective studies only; use a ParetoPruner")
+        return name, None
+    if name == "auto":
+        name = "pareto" if objectives.multi else "median"
+    if name in ("median", "hyperband") and objectives.multi:
+        raise ValueError(
+            f"--pruner {name} prunes single-objective studies only; with costs among the objectives use pareto or none"
+        )
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1), None
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1)), None
+    if name == "pareto":
+        # A margin of 0.01 mAP: early proxy accuracies are noisy and often all 0.
+        return optuna.pruners.NopPruner(), ParetoPruner(n_startup_trials=4, n_warmup_epochs=1, margin=0.01)
+    if name == "none":
+        return optuna.pruners.NopPruner(), None
+    raise ValueError(f"unknown pruner {name!r}: use one of {', '.join(PRUNERS)}")
+
+
+def _use_param(index: int, alias: str) -> str:
+    return f"{index}:{alias}"
+
+
+def suggest_candidate(trial: Trial, space: SearchSpace) -> Candidate:
+    """Sample one architecture: per point, whether it gets GE, and if so which choice.
+
+    Points are offered in layer order; once ``max_units`` points have GE, later points
+    are not sampled, so every sampled architecture is valid and none is wasted.
+    """
+    budget = space.max_units if space.max_units is not None else len(space.points)
+    placements = {}
+    for point in space.points:
+        name = _use_param(point.index, point.alias)
+        if len(placements) < budget and trial.suggest_categorical(name, [False, True]):
+            label = trial.suggest_categorical(f"{name}:choice", [c.label for c in point.choices])
+            placements[point.index] = next(c for c in point.choices if c.label == label)
+    return Candidate.of(placements)
+
+
+class _Objective:
+    """The function Optuna calls for each trial."""
+
+    def __init__(self, config: SearchConfig, pareto_pruner: ParetoPruner | None, parent: Path | None) -> None:
+        self.config = config
+        self.pareto_pruner = pareto_pruner
+        self.space = config.space
+        self.baseline_model = build_model(generate(self.space, Candidate.baseline()).model)
+        self.parent_state = load_parent_state(parent) if parent is not None else None
+
+    def __call__(self, trial: Trial) -> list[float] | float:
+        candidate = suggest_candidate(trial, self.space)
+        trial.set_user_attr("key", candidate.key)
+        trial.set_user_attr("code", candidate.code)
+        trial.set_user_attr("units", candidate.units)
+        trial.set_user_attr("baseline", candidate.units == 0)
+        previous = evaluated_trial(trial.study.get_trials(deepcopy=False), candidate.key)
+        if previous is not None:
+            return self._reuse(trial, previous)
+        generated = generate(self.space, candidate)
+        trial.set_user_attr("yaml", generated.text)
+        cost = measure_cost(
+            build_model(generated.model), self.baseline_model, self.config.proxy.imgsz, self.config.proxy.device
+        )
+        trial.set_user_attr("params", cost.params)
+        trial.set_user_attr("gflops", cost.gflops)
+        trial.set_user_attr("latency_ms", cost.latency_ms)
+        trial.set_user_attr("latency_ratio", cost.latency_ratio)
+        violations = {name: cost.value(name) - limit for name, limit in self.config.constraints.items()}
+        trial.set_user_attr("constraints", list(violations.values()))
+        over = [
+            f"{name} {cost.value(name):.4g} > {self.config.constraints[name]:.4g}"
+            for name, v in violations.items()
+            if v > 0
+        ]
+        if over:
+            trial.set_user_attr("infeasible", "over budget: " + ", ".join(over))
+            return self._values(0.0, cost)
+        workdir = self.config.workdir / f"trial-{trial.number:05d}"
+        model_yaml = generated.write(workdir / "model.yaml")
+        start = time.perf_counter()
+        history = train_proxy(
+            model_yaml,
+            self.config.data_yaml,
+            self.config.proxy,
+            workdir,
+            on_epoch=self._epoch_callback(trial, cost),
+            verbose=self.config.verbose,
+            inheritance=Inheritance(self.parent_state, generated.index_map) if self.parent_state else None,
+        )
+        trial.set_user_attr("train_seconds", time.perf_counter() - start)
+        for name, value in history[-1].items():
+            trial.set_user_attr(name, value)
+        return self._values(history[-1][self.config.objectives.accuracy], cost)
+
+    def _values(self, accuracy: float, cost: Cost) -> list[float] | float:
+        if not self.config.objectives.multi:
+            return accuracy
+        return [accuracy, *(cost.value(name) for name in self.config.objectives.costs)]
+
+    def _reuse(self, trial: Trial, previous: FrozenTrial) -> list[float] | float:
+        """Copy an earlier evaluation of the same architecture instead of training it again."""
+        for name, value in previous.user_attrs.items():
+            if name not in ("key", "code", "units", "baseline"):
+                trial.set_user_attr(name, value)
+        trial.set_user_attr("reused_from", previous.number)
+        if previous.state == TrialState.PRUNED:
+            raise optuna.TrialPruned(f"same architecture as trial {previous.number}, which was pruned")
+        return previous.values if self.config.objectives.multi else previous.value
+
+    def _epoch_callback(self, trial: Trial, cost: Cost) -> Callable[[int, dict[str, float]], None]:
+        epochs: list[dict[str, float]] = []
+        accuracy_name = self.config.objectives.accuracy
+        costs = [cost.value(name) for name in self.config.objectives.costs]
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            epochs.append({"epoch": epoch, **metrics})
+            trial.set_user_attr("epochs", epochs)  # stored every epoch, so a crash keeps the curve
+            if epoch >= self.config.proxy.epochs:
+                return
+            accuracy = metrics[accuracy_name]
+            reason = None
+            if self.pareto_pruner is not None:
+                decision = self.pareto_pruner.decide(epoch, accuracy, costs, self._histories(trial))
+                reason = decision.reason if decision else None
+            elif not self.config.objectives.multi:
+                trial.report(accuracy, epoch)
+                if trial.should_prune():
+                    reason = f"{type(trial.study.pruner).__name__} at epoch {epoch}: {accuracy_name} {accuracy:.4f}"
+            if reason:
+                trial.set_user_attr("pruned_epoch", epoch)
+                trial.set_user_attr("prune_reason", reason)
+                raise optuna.TrialPruned(reason)
+
+        return on_epoch
+
+    def _histories(self, trial: Trial) -> list[TrialHistory]:
+        """Per-epoch accuracy and costs of the trials that trained to the end."""
+        histories = []
+        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if "reused_from" in t.user_attrs or "infeasible" in t.user_attrs or "epochs" not in t.user_attrs:
+                continue
+            accuracies = tuple(e[self.config.objectives.accuracy] for e in t.user_attrs["epochs"])
+            costs = tuple(t.values[1:])
+            histories.append(TrialHistory(t.number, accuracies, costs))
+        return histories
+
+
+class _Progress:
+    """Optuna callback: report each trial, stop at the requested count or after repeated failures."""
+
+    def __init__(self, config: SearchConfig, reporter: Reporter) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.failures = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        finished = counted_trials(trials)
+        self.reporter.trial(trial_row(trial, self.config.objectives), finished, self.config.trials)
+        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
+        if finished >= self.config.trials or self.failures >= self.config.max_failures:
+            study.stop()
+
+
+def trial_row(trial: FrozenTrial, objectives: Objectives) -> TrialRow:
+    """How a stored trial reads in the live view and in summaries."""
+    attrs = trial.user_attrs
+    if trial.state == TrialState.FAIL:
+        state, note = "failed", attrs.get("error", "")
+    elif trial.state == TrialState.PRUNED:
+        state, note = "pruned", attrs.get("prune_reason", "")
+    elif "infeasible" in attrs:
+        state, note = "infeasible", attrs["infeasible"]
+    elif "reused_from" in attrs:
+        state, note = "reused", f"same architecture as trial {attrs['reused_from']}"
+    else:
+        state, note = "complete", ""
+    epochs = attrs.get("epochs", [])
+    accuracy = epochs[-1][objectives.accuracy] if epochs else None
+    costs = {
+        name: attrs[key]
+        for name, key in (("gflops", "gflops"), ("params", "params"), ("latency", "latency_ms"))
+        if key in attrs
+    }
+    seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete else 0.0
+    return TrialRow(trial.number, attrs.get("code", "?"), state, accuracy, costs, seconds, note)
