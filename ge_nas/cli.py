@@ -12,8 +12,14 @@ from ge_nas import __version__
 from ge_nas.data import make_synthetic_dataset
 from ge_nas.dataset import check_dataset
 from ge_nas.errors import InputError
+from ge_nas.fidelity import RetrainRow
+from ge_nas.fidelity import retrain as run_retrain
 from ge_nas.generate import generate
+from ge_nas.progress import LiveReporter, front_table
+from ge_nas.search import PRUNERS, SAMPLERS, SearchConfig, check_choice, check_device, run_search
 from ge_nas.space import load_space
+from ge_nas.study import STUDIES_DIR, Objectives, check_study_name, default_storage_url, load_existing_study
+from ge_nas.ultralytics_bridge import ProxySettings
 
 app = typer.Typer(
     help="Search where Gather-Excite attention pays off in a YOLOv8 detector.",
@@ -126,11 +132,8 @@ def search(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' own output.")] = False,
 ) -> None:
     """Search where GE units pay off: train short proxies and rank accuracy against cost."""
-    from ge_nas import search as search_module  # imported here: optuna and plotting load slowly
-    from ge_nas.progress import LiveReporter, front_table
-
     loaded = load_space(space_file)
-    parsed_objectives = search_module.Objectives.parse(objectives)
+    parsed_objectives = Objectives.parse(objectives)
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
     if dataset_yaml is None:  # the demo: short proxies that inherit from a parent trained once
@@ -141,26 +144,26 @@ def search(
     else:
         imgsz, trials, parent_epochs, epochs = imgsz or 640, trials or 10, parent_epochs or 0, epochs or 16
         data_yaml, dataset_label = check_dataset(dataset_yaml), dataset_yaml.stem
-    name = search_module.check_study_name(study_name or f"{loaded.name}-{dataset_label}")
-    config = search_module.SearchConfig(
+    name = check_study_name(study_name or f"{loaded.name}-{dataset_label}")
+    config = SearchConfig(
         space=loaded,
         data_yaml=data_yaml,
         objectives=parsed_objectives,
-        proxy=search_module.ProxySettings(
+        proxy=ProxySettings(
             epochs=epochs,
             imgsz=imgsz,
             batch=batch,
             fraction=fraction,
-            device=search_module.check_device(device),
+            device=check_device(device),
             seed=seed,
             workers=workers,
         ),
         trials=trials,
         study_name=name,
-        storage_url=storage or search_module.default_storage_url(name),
-        workdir=search_module.STUDIES_DIR / name,
-        sampler=search_module.check_choice("--sampler", sampler, search_module.SAMPLERS),
-        pruner=search_module.check_choice("--pruner", pruner, search_module.PRUNERS),
+        storage_url=storage or default_storage_url(name),
+        workdir=STUDIES_DIR / name,
+        sampler=check_choice("--sampler", sampler, SAMPLERS),
+        pruner=check_choice("--pruner", pruner, PRUNERS),
         seed=seed,
         timeout=timeout,
         constraints={
@@ -172,9 +175,47 @@ def search(
         parent_epochs=parent_epochs,
     )
     with LiveReporter() as reporter:
-        study = search_module.run_search(config, reporter)
+        study = run_search(config, reporter)
     reporter.console.print(front_table(study, parsed_objectives))
     reporter.console.print(f"resume or extend: run the same command again (e.g. with --trials {trials + 10})")
+
+
+@app.command()
+def retrain(
+    study_name: Annotated[str, typer.Option("--study", help="The study whose front to retrain.")],
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the longer schedule (from scratch).")],
+    top: Annotated[int, typer.Option(min=1, help="How many of the front's most accurate architectures.")] = 3,
+    storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: sqlite:///studies/<study>.db).")] = None,
+    dataset_yaml: Annotated[
+        Path | None, typer.Option("--dataset", help="Dataset YAML (default: the one the search used).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, 0, ... (default: the search's).")] = None,
+) -> None:
+    """Retrain the front's best architectures and the baseline longer; report how well the proxy ranked them."""
+    study = load_existing_study(storage, check_study_name(study_name))
+    shown: list[int] = []
+
+    def show(r: RetrainRow) -> None:
+        if not shown:
+            typer.echo(f"{'trial':>5}  {'architecture':<24} {'proxy':>8} {'retrained':>9} {'time':>6}")
+        shown.append(r.trial)
+        typer.echo(f"{r.trial:>5}  {r.code:<24.24} {r.proxy:>8.4f} {r.retrained:>9.4f} {r.seconds:>5.0f}s")
+
+    report = run_retrain(
+        study,
+        top,
+        epochs,
+        STUDIES_DIR / study_name,
+        data_yaml=check_dataset(dataset_yaml) if dataset_yaml else None,
+        device=check_device(device) if device else None,
+        on_row=show,
+    )
+    typer.echo(
+        f"rank correlation of proxy and {epochs}-epoch {report.accuracy} over {len(report.rows)} architectures: "
+        f"Kendall tau {report.kendall_tau:.3f}, Spearman {report.spearman:.3f}"
+    )
+
+
 
 
 def main() -> None:

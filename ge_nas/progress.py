@@ -34,6 +34,7 @@ class LiveReporter(Reporter):
             TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console
         )
         self.task: int | None = None
+        self.estimated = False
 
     def __enter__(self) -> LiveReporter:
         self.progress.start()
@@ -44,12 +45,14 @@ class LiveReporter(Reporter):
 
     def plan(self, text: str) -> None:
         self.progress.console.print(text)
-        self.progress.console.print(
-            f"{'trial':>5}  {'architecture':<24} {'mAP':>7} {'GFLOPs':>8} {'params':>8} {'lat ms':>7} "
-            f"{'state':<10} {'time':>6}"
-        )
 
     def trial(self, row: TrialRow, finished: int, total: int) -> None:
+        if self.task is None:
+            self.progress.console.print(
+                f"{'trial':>5}  {'architecture':<24} {'mAP':>7} {'GFLOPs':>8} {'params':>8} {'lat ms':>7} "
+                f"{'state':<10} {'time':>6}"
+            )
+            self.task = self.progress.add_task("trials", total=total)
         accuracy = f"{row.accuracy:.4f}" if row.accuracy is not None else "-"
         gflops, params, latency = _format_costs(row.costs)
         style = _STATE_STYLE.get(row.state, "")
@@ -58,9 +61,14 @@ class LiveReporter(Reporter):
             f"[{style}]{row.state:<10}[/{style}] {row.seconds:>5.0f}s"
         )
         self.progress.console.print(line + (f"  {row.note}" if row.note and row.state != "complete" else ""))
-        if self.task is None:
-            self.task = self.progress.add_task("trials", total=total)
         self.progress.update(self.task, completed=min(finished, total))
+        if not self.estimated and row.state == "complete" and finished < total:
+            self.estimated = True
+            minutes = (total - finished) * row.seconds / 60
+            self.progress.console.print(
+                f"estimate: about {minutes:.0f} min for the remaining {total - finished} trials "
+                "(less with pruning and reused architectures)"
+            )
 
 
 def front_table(study: optuna.Study, objectives: Objectives) -> Table:

@@ -150,7 +150,7 @@ class Reporter:
     """Receives progress; the CLI's live view subclasses it, the Python API stays silent."""
 
     def plan(self, text: str) -> None:
-        """Called once before the first trial with what the search will do."""
+        """Called before the first trial with what the search will do (and what it does first)."""
 
     def trial(self, row: TrialRow, finished: int, total: int) -> None:
         """Called after each trial."""
@@ -171,17 +171,20 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
         sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
         pruner=optuna_pruner,
     )
-    parent = ensure_parent(config, study, reporter)
-    if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
-        study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
+    if "dataset" not in study.user_attrs:  # where retrain finds the data again; not compared on resume
+        study.set_user_attr("dataset", str(config.data_yaml))
     already = counted_trials(study.get_trials(deepcopy=False))
     reporter.plan(
         f"study {config.study_name!r}: {already} of {config.trials} trials done; "
         f"space {config.space.name} ({config.space.size:,} architectures); "
-        f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}"
+        f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
+        f"parent: {config.comparable_settings()['parent']}"
     )
     if already >= config.trials:
         return study
+    parent = ensure_parent(config, study, reporter)
+    if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
     objective = _Objective(config, pareto_pruner, parent)
     progress = _Progress(config, reporter)
     study.optimize(objective, timeout=config.timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)

@@ -107,6 +107,21 @@ def open_storage(url: str) -> RDBStorage:
     )
 
 
+def load_existing_study(storage_url: str | None, name: str) -> optuna.Study:
+    """Open a study that must already exist, without creating a database or a study by accident."""
+    url = storage_url or default_storage_url(name)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise InputError(
+            f"no study database at {url.removeprefix('sqlite:///')}: run ge-nas search --study {name} first, "
+            "or pass --storage"
+        )
+    storage = open_storage(url)
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    if name not in names:
+        raise InputError(f"study {name!r} not found in this storage; it holds: {', '.join(names) or 'no studies'}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
 def open_study(
     storage: RDBStorage,
     name: str,

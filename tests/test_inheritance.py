@@ -1,0 +1,153 @@
+"""Honest proxies: candidates inherit a parent's weights; retraining measures proxy fidelity."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from scipy import stats
+
+from ge_nas.candidate import Candidate, Placement
+from ge_nas.fidelity import rank_correlation, retrain
+from ge_nas.generate import generate
+from ge_nas.layers import GatherExcite
+from ge_nas.search import SearchConfig, file_sha256, run_search
+from ge_nas.space import load_space
+from ge_nas.study import Objectives
+from ge_nas.ultralytics_bridge import (
+    Inheritance,
+    ProxySettings,
+    build_model,
+    inherit_weights,
+    load_parent_state,
+    train_parent,
+)
+
+FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
+
+
+@pytest.fixture(scope="module")
+def parent_checkpoint(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """yolov8n trained one epoch on the tiny dataset: a real Ultralytics checkpoint."""
+    workdir = tmp_path_factory.mktemp("parent")
+    base_yaml = generate(load_space("yolov8n_ge"), Candidate.baseline()).write(workdir / "base.yaml")
+    return train_parent(base_yaml, tiny_dataset, FAST_PROXY, epochs=1, workdir=workdir)
+
+
+@pytest.mark.parametrize(
+    "placements",
+    [
+        {9: Placement("theta-plus", 4), 15: Placement("theta", 0), 21: Placement("theta-minus", 2)},
+        {4: Placement("theta", 4, "inside"), 12: Placement("theta-plus", 0, "inside")},
+        {2: Placement("theta-plus", 8, "inside"), 9: Placement("theta", 2), 18: Placement("theta-minus", 0, "inside")},
+    ],
+    ids=["after", "inside", "both"],
+)
+def test_shared_layers_start_with_exactly_the_parents_weights(
+    parent_checkpoint: Path, placements: dict[int, Placement]
+) -> None:
+    space = load_space("yolov8n_ge")
+    generated = generate(space, Candidate.of(placements))
+    model = build_model({**generated.model, "nc": 3})  # the dataset's class count, as the trainer builds it
+    parent = load_parent_state(parent_checkpoint)
+    copied, total = inherit_weights(model, Inheritance(parent, generated.index_map))
+    assert copied == total
+    state = model.state_dict()
+    for name, tensor in parent.items():
+        _, index, *rest = name.split(".")
+        assert torch.equal(state[".".join(["model", str(generated.index_map[int(index)]), *rest])], tensor), name
+
+
+def test_new_ge_units_start_with_an_almost_open_gate(parent_checkpoint: Path) -> None:
+    generated = generate(
+        load_space("yolov8n_ge"), Candidate.of({9: Placement("theta-plus", 4), 15: Placement("theta", 0)})
+    )
+    model = build_model({**generated.model, "nc": 3})
+    inherit_weights(model, Inheritance(load_parent_state(parent_checkpoint), generated.index_map))
+    units = [m.eval() for m in model.modules() if isinstance(m, GatherExcite)]
+    x = torch.randn(1, units[0].channels, 8, 8)
+    assert torch.allclose(units[0](x), x * torch.sigmoid(torch.tensor(3.0)))
+
+
+def test_search_inherits_from_a_parent_it_trains_once_and_reuses_on_resume(tiny_dataset: Path, tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
+    config = SearchConfig(
+        space=load_space(space_file),
+        data_yaml=tiny_dataset,
+        objectives=Objectives("map50-95", ("gflops",)),
+        proxy=FAST_PROXY,
+        trials=2,
+        study_name="inherit",
+        storage_url=f"sqlite:///{tmp_path / 'study.db'}",
+        workdir=tmp_path / "work",
+        sampler="grid",
+        parent_epochs=1,
+    )
+    study = run_search(config)
+    parent = tmp_path / "work" / "parent.pt"
+    recorded = study.user_attrs["parent"]
+    assert recorded == {"path": str(parent.resolve()), "sha256": file_sha256(parent)}
+    assert study.user_attrs["settings"]["parent"] == "trained 1 epochs"
+    modified = parent.stat().st_mtime_ns
+
+    resumed = run_search(SearchConfig(**{**vars(config), "trials": 3}))
+    assert parent.stat().st_mtime_ns == modified
+    assert resumed.user_attrs["parent"] == recorded
+    assert len(resumed.get_trials()) == 3
+
+
+def test_rank_correlation_agrees_with_scipy() -> None:
+    proxy, reference = [0.1, 0.3, 0.2, 0.5], [0.2, 0.5, 0.1, 0.6]
+    tau, rho = rank_correlation(proxy, reference)
+    assert tau == pytest.approx(stats.kendalltau(proxy, reference).statistic)
+    assert rho == pytest.approx(0.8)
+    assert rank_correlation([1.0, 2.0], [2.0, 1.0]) == pytest.approx((-1.0, -1.0))
+    assert all(math.isnan(v) for v in rank_correlation([0.0, 0.0, 0.0], [0.1, 0.2, 0.3]))
+
+
+def test_retrain_stores_longer_results_beside_the_proxy_ones(tiny_dataset: Path, tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta-plus]\nextents: [2]\n")
+    study = run_search(
+        SearchConfig(
+            space=load_space(space_file),
+            data_yaml=tiny_dataset,
+            objectives=Objectives("map50-95", ("params",)),
+            proxy=FAST_PROXY,
+            trials=3,
+            study_name="fidelity",
+            storage_url=f"sqlite:///{tmp_path / 'study.db'}",
+            workdir=tmp_path / "work",
+            sampler="grid",
+        )
+    )
+    report = retrain(study, top=2, epochs=2, workdir=tmp_path / "work")
+    stored = study.user_attrs["retrain"]["2"]
+    assert {r.trial for r in report.rows} == {int(n) for n in stored} and 0 in {r.trial for r in report.rows}
+    for row in report.rows:
+        assert stored[str(row.trial)]["map50-95"] == row.retrained
+        assert row.proxy == study.trials[row.trial].user_attrs["map50-95"]
+    correlation = study.user_attrs["retrain_correlation"]["2"]
+    assert correlation["n"] == len(report.rows)
+    expected = rank_correlation([r.proxy for r in report.rows], [r.retrained for r in report.rows])
+    assert [correlation["kendall_tau"], correlation["spearman"]] == pytest.approx(list(expected), nan_ok=True)
+
+    again = retrain(study, top=2, epochs=2, workdir=tmp_path / "work")  # stored results are reused
+    assert [r.seconds for r in again.rows] == [r.seconds for r in report.rows]
+
+
+def test_retrain_of_unknown_study_is_a_one_line_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ge_nas", "retrain", "--study", "ghost", "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no study database at studies/ghost.db")
