@@ -16,7 +16,7 @@ from ge_nas.fidelity import RetrainRow
 from ge_nas.fidelity import retrain as run_retrain
 from ge_nas.generate import generate
 from ge_nas.progress import LiveReporter, front_table
-from ge_nas.search import PRUNERS, SAMPLERS, SearchConfig, check_choice, check_device, run_search
+from ge_nas.search import PRUNERS, SAMPLERS, SearchConfig, SearchFailed, check_choice, check_device, run_search
 from ge_nas.space import load_space
 from ge_nas.study import STUDIES_DIR, Objectives, check_study_name, default_storage_url, load_existing_study
 from ge_nas.ultralytics_bridge import ProxySettings
@@ -174,8 +174,19 @@ def search(
         weights=weights,
         parent_epochs=parent_epochs,
     )
-    with LiveReporter() as reporter:
-        study = run_search(config, reporter)
+    try:
+        with LiveReporter() as reporter:
+            study = run_search(config, reporter)
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: finished trials are kept and the running one is marked failed; run the same command to "
+            f"resume study {name!r}",
+            err=True,
+        )
+        raise SystemExit(130) from None
+    except SearchFailed as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
     reporter.console.print(front_table(study, parsed_objectives))
     reporter.console.print(f"resume or extend: run the same command again (e.g. with --trials {trials + 10})")
 

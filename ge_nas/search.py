@@ -62,12 +62,17 @@ __all__ = [
     "Objectives",
     "ProxySettings",
     "SearchConfig",
+    "SearchFailed",
     "check_choice",
     "check_device",
     "check_study_name",
     "default_storage_url",
     "run_search",
 ]
+
+
+class SearchFailed(RuntimeError):
+    """Trials kept failing; the study keeps every finished trial."""
 
 
 def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -160,7 +165,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     """Run (or resume) the search until the study holds ``config.trials`` finished trials."""
     reporter = reporter or Reporter()
     if not config.verbose:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures show in our rows, without tracebacks
     storage = open_storage(config.storage_url)
     optuna_pruner, pareto_pruner = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
     study = open_study(
@@ -188,6 +193,11 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     objective = _Objective(config, pareto_pruner, parent)
     progress = _Progress(config, reporter)
     study.optimize(objective, timeout=config.timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+    if progress.last_error:
+        raise SearchFailed(
+            f"stopped after {config.max_failures} failed trials in a row; last error: {progress.last_error} "
+            "(fix the cause, or raise --max-failures)"
+        )
     return study
 
 
@@ -302,6 +312,19 @@ class _Objective:
         self.parent_state = load_parent_state(parent) if parent is not None else None
 
     def __call__(self, trial: Trial) -> list[float] | float:
+        """Evaluate one trial; a failure or Ctrl-C is recorded on the trial before it propagates."""
+        try:
+            return self._evaluate(trial)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("error", "interrupted (Ctrl-C)")
+            raise
+        except Exception as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
+            raise
+
+    def _evaluate(self, trial: Trial) -> list[float] | float:
         candidate = suggest_candidate(trial, self.space)
         trial.set_user_attr("key", candidate.key)
         trial.set_user_attr("code", candidate.code)
@@ -406,13 +429,16 @@ class _Progress:
         self.config = config
         self.reporter = reporter
         self.failures = 0
+        self.last_error = ""
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
         finished = counted_trials(trials)
         self.reporter.trial(trial_row(trial, self.config.objectives), finished, self.config.trials)
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
-        if finished >= self.config.trials or self.failures >= self.config.max_failures:
+        if self.failures >= self.config.max_failures:
+            self.last_error = trial.user_attrs.get("error", "unknown error")
+        if finished >= self.config.trials or self.last_error:
             study.stop()
 
 
