@@ -38,8 +38,10 @@ from ge_nas.study import (
     counted_trials,
     default_storage_url,
     evaluated_trial,
+    fail_orphaned_trials,
     open_storage,
     open_study,
+    worker_id,
 )
 from ge_nas.ultralytics_bridge import (
     Inheritance,
@@ -187,6 +189,9 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     )
     if already >= config.trials:
         return study
+    orphaned = fail_orphaned_trials(study)
+    if orphaned:
+        reporter.plan(f"marked failed: trial(s) {', '.join(map(str, orphaned))}, whose worker was killed mid-trial")
     parent = ensure_parent(config, study, reporter)
     if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
@@ -325,6 +330,7 @@ class _Objective:
             raise
 
     def _evaluate(self, trial: Trial) -> list[float] | float:
+        trial.set_user_attr("worker", worker_id())
         candidate = suggest_candidate(trial, self.space)
         trial.set_user_attr("key", candidate.key)
         trial.set_user_attr("code", candidate.code)
@@ -377,7 +383,7 @@ class _Objective:
     def _reuse(self, trial: Trial, previous: FrozenTrial) -> list[float] | float:
         """Copy an earlier evaluation of the same architecture instead of training it again."""
         for name, value in previous.user_attrs.items():
-            if name not in ("key", "code", "units", "baseline"):
+            if name not in ("key", "code", "units", "baseline", "worker"):
                 trial.set_user_attr(name, value)
         trial.set_user_attr("reused_from", previous.number)
         if previous.state == TrialState.PRUNED:

@@ -22,13 +22,16 @@ Trial user attributes (the documented schema):
 ``infeasible``      why a candidate was rejected before training (over a budget)
 ``constraints``     budget violations, feasible when all <= 0 (Optuna's convention)
 ``pruned_epoch``, ``prune_reason``   when and why the proxy was stopped early
-``rejected``        why a sampled candidate was not evaluated (over ``max_units``)
+``error``           why the trial failed (an exception, Ctrl-C, a killed worker)
+``worker``          ``host:pid`` of the process that ran it
 ==================  ==========================================================
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,14 +170,8 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def counted_trials(trials: Sequence[FrozenTrial]) -> int:
-    """Trials that count towards ``--trials``: completed ones, and ones whose proxy was pruned.
-
-    Candidates rejected for ``max_units`` cost nothing and are not counted.
-    """
-    return sum(
-        t.state == TrialState.COMPLETE or (t.state == TrialState.PRUNED and "pruned_epoch" in t.user_attrs)
-        for t in trials
-    )
+    """Trials that count towards ``--trials``: completed and pruned ones (failed ones are retried)."""
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
 
 
 def evaluated_trial(trials: Sequence[FrozenTrial], key: str) -> FrozenTrial | None:
@@ -183,6 +180,40 @@ def evaluated_trial(trials: Sequence[FrozenTrial], key: str) -> FrozenTrial | No
         if t.state == TrialState.COMPLETE and t.user_attrs.get("key") == key and "reused_from" not in t.user_attrs:
             return t
     return None
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, stored on the trials it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark failed the running trials whose worker process on this machine no longer exists.
+
+    A worker killed mid-trial (SIGKILL, out of memory, a crash) leaves its trial RUNNING.
+    Heartbeats catch that everywhere, but only after their grace period; a trial that was
+    run by a dead process on this very machine is known to be orphaned at once.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "its worker process ended mid-trial (killed?)")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+    return failed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def constraint_values(trial: FrozenTrial) -> list[float]:

@@ -69,14 +69,59 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tiny_dataset: Path, tmp_pat
 
 def _running_trial_has_an_epoch(db: Path) -> bool:
     """True once a trial is running and has stored at least one epoch's metrics."""
+    return _count(
+        db,
+        "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+        "where t.state = 'RUNNING' and a.key = 'epochs'",
+    )
+
+
+def _has_running_trial(db: Path) -> bool:
+    """True once a trial is running and has recorded which worker runs it."""
+    return _count(
+        db,
+        "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+        "where t.state = 'RUNNING' and a.key = 'worker'",
+    )
+
+
+def _count(db: Path, query: str) -> bool:
     if not db.exists():
         return False
     try:
         with sqlite3.connect(db) as connection:
-            row = connection.execute(
-                "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-                "where t.state = 'RUNNING' and a.key = 'epochs'"
-            ).fetchone()
-    except sqlite3.OperationalError:  # tables not created yet
+            return connection.execute(query).fetchone()[0] > 0
+    except sqlite3.OperationalError:  # tables not created yet, or locked for a moment
         return False
-    return row[0] > 0
+
+
+def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    command = [
+        sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
+        "--study", "killed", "--storage", f"sqlite:///{db}", "--epochs", "2", "--imgsz", "64", "--batch", "8",
+        "--sampler", "random", "--pruner", "none",
+    ]  # fmt: skip
+    assert subprocess.run([*command, "--trials", "2"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    process = subprocess.Popen(
+        [*command, "--trials", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _has_running_trial(db):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}")
+    before = [(t.number, t.values) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert len(before) == 2 and [t.state for t in study.get_trials()][-1] == TrialState.RUNNING
+
+    rerun = subprocess.run([*command, "--trials", "3"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "marked failed: trial(s) 2, whose worker was killed mid-trial" in rerun.stdout
+    trials = study.get_trials()
+    assert trials[2].state == TrialState.FAIL and "worker process ended" in trials[2].user_attrs["error"]
+    complete = [(t.number, t.values) for t in trials if t.state == TrialState.COMPLETE]
+    assert complete[:2] == before and len(complete) == 3
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
