@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ge_nas import __version__
+from ge_nas.cli_results import register_result_commands
 from ge_nas.data import make_synthetic_dataset
 from ge_nas.dataset import check_dataset
 from ge_nas.errors import InputError
@@ -16,9 +17,17 @@ from ge_nas.fidelity import RetrainRow
 from ge_nas.fidelity import retrain as run_retrain
 from ge_nas.generate import generate
 from ge_nas.progress import LiveReporter, front_table
+from ge_nas.results import study_storage
 from ge_nas.search import PRUNERS, SAMPLERS, SearchConfig, SearchFailed, check_choice, check_device, run_search
 from ge_nas.space import load_space
-from ge_nas.study import STUDIES_DIR, Objectives, check_study_name, default_storage_url, load_existing_study
+from ge_nas.study import (
+    STUDIES_DIR,
+    Objectives,
+    check_study_name,
+    default_storage_url,
+    load_existing_study,
+    open_existing_storage,
+)
 from ge_nas.ultralytics_bridge import ProxySettings
 
 app = typer.Typer(
@@ -203,7 +212,7 @@ def retrain(
     device: Annotated[str | None, typer.Option(help="cpu, 0, ... (default: the search's).")] = None,
 ) -> None:
     """Retrain the front's best architectures and the baseline longer; report how well the proxy ranked them."""
-    study = load_existing_study(storage, check_study_name(study_name))
+    study = load_existing_study(open_existing_storage(study_storage(study_name, storage)), study_name)
     shown: list[int] = []
 
     def show(r: RetrainRow) -> None:
@@ -227,12 +236,21 @@ def retrain(
     )
 
 
+register_result_commands(app)
 
 
 def main() -> None:
-    """Entry point: run the app, turning input errors into one line and exit status 2."""
+    """Entry point: every input error is one line on stderr and exit status 2."""
     try:
-        app()
+        app(standalone_mode=False)
     except InputError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(2) from None
+    except typer.TyperException as error:  # option parsing: Click's usage errors and friends
+        if getattr(error, "exit_code", 1) == 0:  # e.g. `ge-nas` alone prints its help
+            raise SystemExit(0) from None
+        message = " ".join(error.format_message().split())
+        typer.echo(f"error: {message} (see --help)", err=True)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
+    except typer.Abort:
+        raise SystemExit(130) from None

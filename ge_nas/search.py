@@ -43,6 +43,7 @@ from ge_nas.study import (
     open_study,
     worker_id,
 )
+from ge_nas.tables import refresh_tables
 from ge_nas.ultralytics_bridge import (
     Inheritance,
     ProxySettings,
@@ -189,6 +190,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     )
     if already >= config.trials:
         return study
+    refresh_tables(config.storage_url, config.study_name)  # brings studies made by older versions up to date
     orphaned = fail_orphaned_trials(study)
     if orphaned:
         reporter.plan(f"marked failed: trial(s) {', '.join(map(str, orphaned))}, whose worker was killed mid-trial")
@@ -441,6 +443,10 @@ class _Progress:
         trials = study.get_trials(deepcopy=False)
         finished = counted_trials(trials)
         self.reporter.trial(trial_row(trial, self.config.objectives), finished, self.config.trials)
+        try:
+            refresh_tables(self.config.storage_url, study.study_name)
+        except Exception as error:  # the tables are a view; a failed refresh must not end a long search
+            self.reporter.plan(f"warning: could not refresh the ge_nas_* tables: {error}")
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
         if self.failures >= self.config.max_failures:
             self.last_error = trial.user_attrs.get("error", "unknown error")

@@ -39,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from ge_nas.cost import COST_NAMES
 from ge_nas.errors import InputError
@@ -99,30 +102,110 @@ def check_study_name(name: str) -> str:
     return name
 
 
-def open_storage(url: str) -> RDBStorage:
-    """Optuna RDB storage with heartbeats; SQLite waits for locks instead of failing at once."""
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    return RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+def safe_url(url: str) -> str:
+    """The storage URL as it may be printed: the password masked (also in a malformed URL)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"://([^:/@]*):[^@]*@", r"://\\1:***@", url)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise InputError(
+            f"--storage {safe_url(url)!r} is not a database URL: use e.g. sqlite:///studies/x.db "
+            "or postgresql://user:password@host/dbname"
+        ) from None
+
+
+def _no_driver(shown: str) -> InputError:
+    return InputError(
+        f"storage {shown}: its database driver is not installed; install it (e.g. psycopg2-binary for "
+        "postgresql://, PyMySQL for mysql+pymysql://)"
     )
 
 
-def load_existing_study(storage_url: str | None, name: str) -> optuna.Study:
-    """Open a study that must already exist, without creating a database or a study by accident."""
-    url = storage_url or default_storage_url(name)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise InputError(
-            f"no study database at {url.removeprefix('sqlite:///')}: run ge-nas search --study {name} first, "
-            "or pass --storage"
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLite waits up to a minute for another worker's write lock; a server gets 10 s to answer."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": 60}}
+    if backend == "postgresql":
+        return {"connect_args": {"connect_timeout": 10}}
+    return {}
+
+
+def open_storage(url: str) -> RDBStorage:
+    """Optuna RDB storage with heartbeats; bad URLs and unreachable servers fail fast and clearly.
+
+    SQLite waits up to a minute for a lock instead of failing at once; a server gets 10
+    seconds to answer, so a dead host is an error, not a hang.
+    """
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot create the study folder {folder}: {error.strerror}; choose --storage") from None
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"the study folder {folder} is not writable; fix its permissions or choose --storage")
+    try:
+        return RDBStorage(
+            url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
         )
-    storage = open_storage(url)
-    names = sorted(s.study_name for s in storage.get_all_studies())
-    if name not in names:
-        raise InputError(f"study {name!r} not found in this storage; it holds: {', '.join(names) or 'no studies'}")
-    return optuna.load_study(study_name=name, storage=storage)
+    except ImportError:
+        raise _no_driver(safe_url(url)) from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise InputError(
+            f"cannot open the database at {safe_url(url)}: {reason}; check that it runs and the URL is right"
+        ) from None
+
+
+def open_existing_storage(storage_url: str) -> RDBStorage:
+    """Optuna's storage at ``storage_url``, refusing to create a database that is not there.
+
+    Reading results must not leave an empty ``studies/x.db`` behind after a typo.
+    """
+    shown = safe_url(storage_url)
+    url = _parse(storage_url)
+    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_disk and not Path(url.database).is_file():
+        raise InputError(f"storage {shown}: no such file; run ge-nas search first, or give --storage URL")
+    try:
+        return RDBStorage(storage_url, engine_kwargs=_engine_kwargs(storage_url), skip_table_creation=True)
+    except ImportError:
+        raise _no_driver(shown) from None
+    except (DBAPIError, StorageInternalError) as error:
+        raise _unreadable(shown, error) from None
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    """Names of the studies in ``storage``; a database without Optuna's tables is an input error."""
+    try:
+        return sorted(s.study_name for s in storage.get_all_studies())
+    except (DBAPIError, StorageInternalError) as error:
+        raise _unreadable(storage.engine.url.render_as_string(hide_password=True), error) from None
+
+
+def load_existing_study(storage: RDBStorage, study_name: str) -> optuna.Study:
+    """The study called ``study_name``; an unknown name is an input error listing the ones there."""
+    names = study_names(storage)
+    if study_name not in names:
+        listed = ", ".join(names) or "none"
+        shown = storage.engine.url.render_as_string(hide_password=True)
+        raise InputError(f"study {study_name!r} not found in {shown}; studies there: {listed}")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _unreadable(shown_url: str, error: Exception) -> InputError:
+    """The driver's own reason ("no such table: version_info", "connection refused"): it carries no password."""
+    cause = error.__cause__ if isinstance(error, StorageInternalError) and error.__cause__ else error
+    reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
+    return InputError(f"storage {shown_url}: cannot read Optuna studies there ({reason})")
 
 
 def open_study(

@@ -150,4 +150,4 @@ def test_retrain_of_unknown_study_is_a_one_line_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: no study database at studies/ghost.db")
+    assert result.stderr.startswith("error: study 'ghost' not found in studies/")
