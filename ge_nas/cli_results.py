@@ -141,11 +141,14 @@ def train_command(
     device: Annotated[str | None, typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present).")] = None,
     project: Annotated[Path | None, typer.Option(help="Folder for the run (default: runs/ge-nas).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: the YAML's name).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Start from this base-model checkpoint (e.g. a search's parent.pt).")
+    ] = None,
 ) -> None:
     """Fully train an architecture with Ultralytics (GE layers included) and print where best.pt is."""
     from ge_nas import results
 
-    best = results.train(model_yaml, data, epochs, imgsz, batch, device, project, name)
+    best = results.train(model_yaml, data, epochs, imgsz, batch, device, project, name, weights=weights)
     typer.echo(f"best checkpoint: {best}")
     typer.echo(f"load it: import ge_nas; from ultralytics import YOLO; YOLO({str(best)!r})")
 

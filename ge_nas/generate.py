@@ -86,6 +86,17 @@ def generate(space: SearchSpace, candidate: Candidate, header: list[str] | None 
     return GeneratedModel(candidate, model, index_map, text)
 
 
+def index_map_of(model: dict[str, Any]) -> dict[int, int]:
+    """Recover the base->model index map from a generated model dict (an exported YAML).
+
+    Only ``after`` placements add rows (``GatherExcite``); every other row is a base
+    layer in its base order, so counting the non-GE rows gives the map back.
+    """
+    rows = model["backbone"] + model["head"]
+    base_rows = [i for i, row in enumerate(rows) if row[2] != GE_MODULE]
+    return dict(enumerate(base_rows))
+
+
 def _remap_from(f: int | list[int], i: int, new_index: int, output_of: dict[int, int]) -> int | list[int]:
     """Point a row's inputs at the new rows that carry the same base outputs."""
     if isinstance(f, list):

@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import yaml
 
 from ge_nas import __version__
 from ge_nas.dataset import check_dataset
@@ -158,19 +159,30 @@ def train(
     project: Path | None = None,
     name: str | None = None,
     verbose: bool = True,
+    weights: Path | None = None,
 ) -> Path:
     """Fully train an exported architecture with Ultralytics; return the path of its ``best.pt``.
+
+    With ``weights`` (a checkpoint of the base model, e.g. a search's ``parent.pt``) every
+    base layer starts from the parent and GE units start with an open gate, as in the search.
 
     ``project`` (default ``runs/ge-nas``) is taken relative to the current folder, where
     Ultralytics would put a relative one under its own runs directory; ``name`` defaults
     to the YAML's stem. The checkpoint loads back with
     ``import ge_nas; from ultralytics import YOLO; YOLO(path)``.
     """
+    from ge_nas.generate import index_map_of
     from ge_nas.search import check_device  # loads optuna's samplers; only training needs it
-    from ge_nas.ultralytics_bridge import train_full
+    from ge_nas.ultralytics_bridge import Inheritance, load_parent_state, train_full
 
     if not model_yaml.is_file():
         raise InputError(f"model {model_yaml}: no such file; export one with ge-nas export -o {model_yaml}")
+    inheritance = None
+    if weights is not None:
+        if not weights.is_file():
+            raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the base model")
+        model = yaml.safe_load(model_yaml.read_text())
+        inheritance = Inheritance(load_parent_state(weights), index_map_of(model))
     return train_full(
         model_yaml.resolve(),
         check_dataset(data_yaml),
@@ -181,6 +193,7 @@ def train(
         project=(project or DEFAULT_PROJECT).resolve(),
         name=name or model_yaml.stem,
         verbose=verbose,
+        inheritance=inheritance,
     )
 
 

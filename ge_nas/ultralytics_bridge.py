@@ -104,6 +104,7 @@ def register_layers() -> None:
     then get a GE unit inside each bottleneck.
     """
     tasks.GatherExcite = GatherExcite
+    allow_checkpoint_loading()
     if not getattr(tasks.parse_model, "ge_nas_wrapped", False):
         tasks.parse_model = _with_ge_inside(tasks.parse_model)
     # Analytics are also gated by a connectivity probe; if ultralytics was imported
@@ -352,12 +353,8 @@ def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[i
     return len(copied), len(inheritance.parent_state)
 
 
-class _ProxyTrainer(DetectionTrainer):
-    """A DetectionTrainer that keeps no checkpoints, skips the final re-validation, and can inherit.
-
-    A proxy only needs each epoch's validation metrics; writing ``last.pt``/``best.pt``
-    and validating ``best.pt`` again at the end would only cost time and disk.
-    """
+class _InheritingTrainer(DetectionTrainer):
+    """A DetectionTrainer whose freshly built model first inherits a parent's weights, if given."""
 
     inheritance: Inheritance | None = None
 
@@ -368,6 +365,14 @@ class _ProxyTrainer(DetectionTrainer):
         if self.inheritance is not None:
             inherit_weights(model, self.inheritance)
         return model
+
+
+class _ProxyTrainer(_InheritingTrainer):
+    """An inheriting trainer that keeps no checkpoints and skips the final re-validation.
+
+    A proxy only needs each epoch's validation metrics; writing ``last.pt``/``best.pt``
+    and validating ``best.pt`` again at the end would only cost time and disk.
+    """
 
     def save_model(self) -> bool:
         return False
@@ -452,10 +457,6 @@ def _train_args(
     }
 
 
-# --- results commands ---
-# Full training of an exported architecture, and loading its checkpoints back.
-
-
 def allow_checkpoint_loading() -> None:
     """Let Ultralytics' restricted loading (``ULTRALYTICS_SAFE_LOAD=1``) read checkpoints with GE layers.
 
@@ -469,9 +470,6 @@ def allow_checkpoint_loading() -> None:
         torch.serialization.add_safe_globals([GatherExcite, GEBottleneck])
 
 
-allow_checkpoint_loading()
-
-
 def train_full(
     model_yaml: Path,
     data_yaml: Path,
@@ -482,11 +480,13 @@ def train_full(
     project: Path,
     name: str,
     verbose: bool = True,
+    inheritance: Inheritance | None = None,
 ) -> Path:
-    """Train ``model_yaml`` from scratch with Ultralytics' own recipe; return the path of ``best.pt``.
+    """Train ``model_yaml`` with Ultralytics' own recipe; return the path of ``best.pt``.
 
-    Everything but the arguments is Ultralytics' default (augmentation, optimiser, AMP on
-    GPU), so the result compares with a plain ``yolo train``. ``project`` should be absolute:
+    From scratch, or from a parent's weights as in the search (``inheritance``). Everything
+    but the arguments is Ultralytics' default (augmentation, optimiser, AMP on GPU), so the
+    result compares with a plain ``yolo train``. ``project`` should be absolute:
     Ultralytics puts a relative one under its own runs directory. An existing
     ``project/name`` gets a numbered sibling instead of being overwritten.
     """
@@ -506,6 +506,7 @@ def train_full(
         "verbose": verbose,
     }
     with quiet(verbose), _no_font_download():
-        trainer = DetectionTrainer(overrides=overrides)
+        trainer = _InheritingTrainer(overrides=overrides)
+        trainer.inheritance = inheritance
         trainer.train()
     return Path(trainer.best)

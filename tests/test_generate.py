@@ -15,7 +15,7 @@ from ultralytics import YOLO
 
 import ge_nas  # noqa: F401  (registers the GE layers)
 from ge_nas.candidate import Candidate, Placement
-from ge_nas.generate import generate
+from ge_nas.generate import generate, index_map_of
 from ge_nas.layers import GatherExcite, gather_excite_param_count
 from ge_nas.space import SearchSpace, load_space, shipped_spaces
 from ge_nas.ultralytics_bridge import ProxySettings, build_model, train_proxy
@@ -130,3 +130,11 @@ def test_both_placement_modes_train_with_ultralytics(tiny_dataset: Path, tmp_pat
     path = generate(space, candidate).write(tmp_path / "candidate.yaml")
     history = train_proxy(path, tiny_dataset, ProxySettings(epochs=1, imgsz=64, batch=8), tmp_path / "run")
     assert len(history) == 1 and 0.0 <= history[0]["map50"] <= 1.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(rng=st.randoms(use_true_random=False))
+def test_index_map_is_recovered_from_the_generated_yaml_alone(rng: random.Random) -> None:
+    space = space_named("yolov8n_ge")
+    generated = generate(space, space.sample(rng))
+    assert index_map_of(yaml.safe_load(generated.text)) == generated.index_map

@@ -11,7 +11,9 @@ import pytest
 import torch
 from scipy import stats
 
+from ge_nas import results
 from ge_nas.candidate import Candidate, Placement
+from ge_nas.errors import InputError
 from ge_nas.fidelity import rank_correlation, retrain
 from ge_nas.generate import generate
 from ge_nas.layers import GatherExcite
@@ -151,3 +153,17 @@ def test_retrain_of_unknown_study_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: study 'ghost' not found in studies/")
+
+
+def test_full_training_of_an_exported_yaml_can_start_from_the_parent(
+    parent_checkpoint: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    exported = generate(load_space("yolov8n_ge"), Candidate.of({15: Placement("theta-plus", 4)})).write(
+        tmp_path / "best.yaml"
+    )
+    best = results.train(
+        exported, tiny_dataset, epochs=1, imgsz=64, batch=8, project=tmp_path / "runs", weights=parent_checkpoint
+    )
+    assert best.is_file()
+    with pytest.raises(InputError, match="--weights"):
+        results.train(exported, tiny_dataset, epochs=1, weights=tmp_path / "missing.pt")
