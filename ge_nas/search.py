@@ -13,7 +13,10 @@ Each trial:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
@@ -122,6 +125,7 @@ class SearchConfig:
     constraints: dict[str, float] = field(default_factory=dict)  # cost name -> largest allowed value
     max_failures: int = 5
     verbose: bool = False
+    workers: int = 1  # worker processes on this machine
     weights: Path | None = None  # a pretrained checkpoint of the base model to inherit from
     parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
 
@@ -165,20 +169,16 @@ class Reporter:
 
 
 def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna.Study:
-    """Run (or resume) the search until the study holds ``config.trials`` finished trials."""
+    """Run (or resume) the search until the study holds ``config.trials`` finished trials.
+
+    With ``config.workers > 1`` the trials run in that many worker processes on the same
+    study (each with its own GPU when ``--device`` lists several); this process prepares
+    the study and reports the trials as they land.
+    """
     reporter = reporter or Reporter()
     if not config.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures show in our rows, without tracebacks
-    storage = open_storage(config.storage_url)
-    optuna_pruner, pareto_pruner = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
-    study = open_study(
-        storage,
-        config.study_name,
-        config.objectives,
-        config.comparable_settings(),
-        sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
-        pruner=optuna_pruner,
-    )
+    study = _open(config)
     if "dataset" not in study.user_attrs:  # where retrain finds the data again; not compared on resume
         study.set_user_attr("dataset", str(config.data_yaml))
     already = counted_trials(study.get_trials(deepcopy=False))
@@ -187,6 +187,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
         f"space {config.space.name} ({config.space.size:,} architectures); "
         f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
         f"parent: {config.comparable_settings()['parent']}"
+        + (f"; {config.workers} workers" if config.workers > 1 else "")
     )
     if already >= config.trials:
         return study
@@ -195,17 +196,109 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     if orphaned:
         reporter.plan(f"marked failed: trial(s) {', '.join(map(str, orphaned))}, whose worker was killed mid-trial")
     parent = ensure_parent(config, study, reporter)
-    if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.user_attrs.get("baseline") or t.state == TrialState.WAITING for t in trials):
         study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
+    if config.workers == 1:
+        run_worker(config, parent, reporter, study)
+    else:
+        _run_workers(config, parent, reporter, study)
+    return study
+
+
+def _open(config: SearchConfig) -> optuna.Study:
+    optuna_pruner, _ = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
+    return open_study(
+        open_storage(config.storage_url),
+        config.study_name,
+        config.objectives,
+        config.comparable_settings(),
+        sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
+        pruner=optuna_pruner,
+    )
+
+
+def run_worker(
+    config: SearchConfig, parent: Path | None, reporter: Reporter, study: optuna.Study | None = None
+) -> None:
+    """Run trials one at a time until the study is complete, the time is up, or trials keep failing.
+
+    Trials start one at a time and each first checks that it is not surplus, so several
+    workers on one study finish exactly ``config.trials`` trials between them.
+    """
+    study = study or _open(config)
+    _, pareto_pruner = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
     objective = _Objective(config, pareto_pruner, parent)
     progress = _Progress(config, reporter)
-    study.optimize(objective, timeout=config.timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+    deadline = time.monotonic() + config.timeout if config.timeout else math.inf
+    while time.monotonic() < deadline and not progress.last_error:
+        trials = study.get_trials(deepcopy=False)
+        finished = counted_trials(trials)
+        if finished >= config.trials or _exhausted(config, trials):
+            break
+        if finished + sum(t.state == TrialState.RUNNING for t in trials) >= config.trials:
+            _reap(study)  # the last places are taken: wait for them to finish, or for a dead worker's to fail
+            time.sleep(_TWIN_POLL_SECONDS)
+            continue
+        study.optimize(objective, n_trials=1, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
     if progress.last_error:
         raise SearchFailed(
             f"stopped after {config.max_failures} failed trials in a row; last error: {progress.last_error} "
             "(fix the cause, or raise --max-failures)"
         )
-    return study
+
+
+def _exhausted(config: SearchConfig, trials: list[FrozenTrial]) -> bool:
+    """The grid sampler has nothing left once every architecture of the space was evaluated."""
+    if config.sampler != "grid":
+        return False  # other samplers may draw a known architecture again; it is reused, and counts
+    done = {t.user_attrs.get("key") for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    return len(done) >= config.space.size
+
+
+def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, study: optuna.Study) -> None:
+    """Start ``config.workers`` processes on the study and report its trials as they finish."""
+    devices = config.proxy.device.split(",")
+    context = multiprocessing.get_context("spawn")  # CUDA and threads do not survive fork
+    processes = []
+    for i in range(config.workers):
+        proxy = dataclasses.replace(config.proxy, device=devices[i % len(devices)])
+        worker_config = dataclasses.replace(config, proxy=proxy, workers=1, seed=config.seed + i)
+        process = context.Process(target=_worker_process, args=(worker_config, parent), daemon=False)
+        process.start()
+        processes.append(process)
+    shown: set[int] = set()
+    try:
+        while True:
+            alive = any(p.is_alive() for p in processes)
+            for trial in study.get_trials(deepcopy=False):
+                if trial.number not in shown and trial.state.is_finished() and "surplus" not in trial.user_attrs:
+                    shown.add(trial.number)
+                    finished = counted_trials(study.get_trials(deepcopy=False))
+                    reporter.trial(trial_row(trial, config.objectives), finished, config.trials)
+            if not alive:
+                break
+            time.sleep(1.0)
+    finally:
+        for process in processes:
+            process.join()
+    if any(p.exitcode == _FAILED_EXIT for p in processes):
+        raise SearchFailed(f"a worker stopped after {config.max_failures} failed trials in a row; see the rows above")
+
+
+_FAILED_EXIT = 3
+
+
+def _worker_process(config: SearchConfig, parent: Path | None) -> None:
+    """Entry point of a worker process (spawned, so it imports ge_nas afresh)."""
+    if not config.verbose:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        run_worker(config, parent, Reporter())
+    except SearchFailed:
+        raise SystemExit(_FAILED_EXIT) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def file_sha256(path: Path) -> str:
@@ -308,6 +401,19 @@ def suggest_candidate(trial: Trial, space: SearchSpace) -> Candidate:
     return Candidate.of(placements)
 
 
+class _Surplus(Exception):
+    """A trial started after the requested count was already reached by other workers."""
+
+
+_TWIN_POLL_SECONDS = 2.0
+
+
+def _reap(study: optuna.Study) -> None:
+    """Fail the trials of dead workers: on this machine at once, elsewhere after their heartbeat lapses."""
+    fail_orphaned_trials(study)
+    optuna.storages.fail_stale_trials(study)
+
+
 class _Objective:
     """The function Optuna calls for each trial."""
 
@@ -322,7 +428,7 @@ class _Objective:
         """Evaluate one trial; a failure or Ctrl-C is recorded on the trial before it propagates."""
         try:
             return self._evaluate(trial)
-        except optuna.TrialPruned:
+        except (optuna.TrialPruned, _Surplus):
             raise
         except KeyboardInterrupt:
             trial.set_user_attr("error", "interrupted (Ctrl-C)")
@@ -333,12 +439,13 @@ class _Objective:
 
     def _evaluate(self, trial: Trial) -> list[float] | float:
         trial.set_user_attr("worker", worker_id())
+        self._check_not_surplus(trial)
         candidate = suggest_candidate(trial, self.space)
         trial.set_user_attr("key", candidate.key)
         trial.set_user_attr("code", candidate.code)
         trial.set_user_attr("units", candidate.units)
         trial.set_user_attr("baseline", candidate.units == 0)
-        previous = evaluated_trial(trial.study.get_trials(deepcopy=False), candidate.key)
+        previous = self._evaluation_of(trial, candidate.key)
         if previous is not None:
             return self._reuse(trial, previous)
         generated = generate(self.space, candidate)
@@ -376,6 +483,39 @@ class _Objective:
         for name, value in history[-1].items():
             trial.set_user_attr(name, value)
         return self._values(history[-1][self.config.objectives.accuracy], cost)
+
+    def _check_not_surplus(self, trial: Trial) -> None:
+        """Fail this trial at once if earlier trials already fill the requested count.
+
+        Workers start trials independently; ordering by trial number decides which of
+        them take the last places, so the study ends with exactly ``--trials`` trials.
+        """
+        ahead = [
+            t
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        ]
+        if len(ahead) >= self.config.trials:
+            trial.set_user_attr("surplus", True)
+            raise _Surplus(f"the study already has {self.config.trials} trials finished or running")
+
+    def _evaluation_of(self, trial: Trial, key: str) -> FrozenTrial | None:
+        """The earlier evaluation of ``key``, waiting for one that another worker is running now.
+
+        Only the lowest-numbered trial of an architecture trains it; a later one waits and
+        reuses its result (or trains after all, if that trial fails).
+        """
+        while True:
+            trials = trial.study.get_trials(deepcopy=False)
+            previous = evaluated_trial(trials, key)
+            twin_running = any(
+                t.number < trial.number and t.state == TrialState.RUNNING and t.user_attrs.get("key") == key
+                for t in trials
+            )
+            if previous is not None or not twin_running:
+                return previous
+            _reap(trial.study)
+            time.sleep(_TWIN_POLL_SECONDS)
 
     def _values(self, accuracy: float, cost: Cost) -> list[float] | float:
         if not self.config.objectives.multi:
@@ -431,7 +571,7 @@ class _Objective:
 
 
 class _Progress:
-    """Optuna callback: report each trial, stop at the requested count or after repeated failures."""
+    """Optuna callback: report each trial, refresh the tables, count failures in a row."""
 
     def __init__(self, config: SearchConfig, reporter: Reporter) -> None:
         self.config = config
@@ -440,8 +580,9 @@ class _Progress:
         self.last_error = ""
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        trials = study.get_trials(deepcopy=False)
-        finished = counted_trials(trials)
+        if "surplus" in trial.user_attrs:  # another worker took the last place: not a result, not a failure
+            return
+        finished = counted_trials(study.get_trials(deepcopy=False))
         self.reporter.trial(trial_row(trial, self.config.objectives), finished, self.config.trials)
         try:
             refresh_tables(self.config.storage_url, study.study_name)
@@ -450,8 +591,6 @@ class _Progress:
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
         if self.failures >= self.config.max_failures:
             self.last_error = trial.user_attrs.get("error", "unknown error")
-        if finished >= self.config.trials or self.last_error:
-            study.stop()
 
 
 def trial_row(trial: FrozenTrial, objectives: Objectives) -> TrialRow:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
 
 from ge_nas.cost import COST_NAMES
 from ge_nas.errors import InputError
@@ -55,6 +56,7 @@ ACCURACY_NAMES: tuple[str, ...] = ("map50-95", "map50")
 STUDIES_DIR = Path("studies")
 # Heartbeats let a restarted search mark the trial of a killed worker as failed.
 HEARTBEAT_SECONDS = 30
+_CREATE_ATTEMPTS = 4
 GRACE_SECONDS = 90
 
 
@@ -128,7 +130,13 @@ def _no_driver(shown: str) -> InputError:
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
-    """SQLite waits up to a minute for another worker's write lock; a server gets 10 s to answer."""
+    """SQLite waits up to a minute for another worker's write lock; a server gets 10 s to answer.
+
+    Every ge-nas write is a short transaction, so with the 60 s busy timeout several workers
+    share one SQLite file without "database is locked". SQLite keeps its default rollback
+    journal (not WAL): then reading a study never rewrites the file, so a refused command
+    leaves it byte for byte as it was.
+    """
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": 60}}
@@ -153,9 +161,7 @@ def open_storage(url: str) -> RDBStorage:
         if not os.access(folder, os.W_OK):
             raise InputError(f"the study folder {folder} is not writable; fix its permissions or choose --storage")
     try:
-        return RDBStorage(
-            url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-        )
+        return _rdb_storage(url)
     except ImportError:
         raise _no_driver(safe_url(url)) from None
     except SQLAlchemyError as error:
@@ -163,6 +169,20 @@ def open_storage(url: str) -> RDBStorage:
         raise InputError(
             f"cannot open the database at {safe_url(url)}: {reason}; check that it runs and the URL is right"
         ) from None
+
+
+def _rdb_storage(url: str) -> RDBStorage:
+    """RDBStorage, retried when workers starting together on a fresh server race to create its tables."""
+    for attempt in range(_CREATE_ATTEMPTS - 1):
+        try:
+            return RDBStorage(
+                url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+            )
+        except (IntegrityError, ProgrammingError):
+            time.sleep(0.5 + attempt)  # the winner is creating them; the next try finds them there
+    return RDBStorage(
+        url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+    )
 
 
 def open_existing_storage(storage_url: str) -> RDBStorage:
@@ -223,19 +243,30 @@ def open_study(
     """
     settings = {**settings, "objectives": objectives.names}
     existing = {s.study_name for s in storage.get_all_studies()}
-    if name in existing:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        stored = _flatten(study.user_attrs.get("settings", {}))
-        for key, value in _flatten(settings).items():
-            if stored.get(key) != value:
-                raise InputError(
-                    f"study {name!r} was created with {key} = {stored.get(key)!r}, not {value!r}: resume it with "
-                    f"the same {key}, or start a new study with --study NEW_NAME"
-                )
-        return study
-    study = optuna.create_study(
-        study_name=name, storage=storage, directions=objectives.directions, sampler=sampler, pruner=pruner
-    )
+    if name not in existing:
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage, directions=objectives.directions, sampler=sampler, pruner=pruner
+            )
+            return _adopt(study, settings, objectives)
+        except optuna.exceptions.DuplicatedStudyError:
+            pass  # another worker created it a moment ago: resume it like any existing study
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    if "settings" not in study.user_attrs:
+        if study.get_trials(deepcopy=False) or len(study.directions) != len(objectives.directions):
+            raise InputError(f"study {name!r} was not made by ge-nas search; choose another --study name")
+        return _adopt(study, settings, objectives)  # created by a worker that has not stored its settings yet
+    stored = _flatten(study.user_attrs["settings"])
+    for key, value in _flatten(settings).items():
+        if stored.get(key) != value:
+            raise InputError(
+                f"study {name!r} was created with {key} = {stored.get(key)!r}, not {value!r}: resume it with "
+                f"the same {key}, or start a new study with --study NEW_NAME"
+            )
+    return study
+
+
+def _adopt(study: optuna.Study, settings: dict[str, Any], objectives: Objectives) -> optuna.Study:
     study.set_user_attr("settings", settings)
     study.set_metric_names(objectives.names)
     return study

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +24,50 @@ ASSETS = Path(__file__).parent / "assets"
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A handful of 64 px images: enough for Ultralytics to train and validate one epoch."""
     return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=16, n_val=8, imgsz=64)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback (Debian's package; .ci/run installs it).
+
+    Started with initdb/pg_ctl in a temporary folder on a free port and removed afterwards,
+    so tests never touch a server the machine may already run.
+    """
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bindirs:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bindir = Path(bindirs[-1])
+    data = Path(tempfile.mkdtemp(prefix="ge-nas-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        entry = pwd.getpwnam("postgres")
+        os.chown(data, entry.pw_uid, entry.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
+    run([*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres", "--auth=trust"])
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data}"
+    run(
+        [
+            *as_postgres,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-o",
+            options,
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        ]
+    )
+    try:
+        run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "create database genas"])
+        yield f"postgresql://postgres@127.0.0.1:{port}/genas"
+    finally:
+        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"])
+        shutil.rmtree(data, ignore_errors=True)
