@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ge_nas import __version__
+from ge_nas.cli_dashboard import register_dashboard_command
 from ge_nas.cli_results import register_result_commands
 from ge_nas.data import make_synthetic_dataset
 from ge_nas.dataset import check_dataset
@@ -133,7 +134,8 @@ def search(
     batch: Annotated[int, typer.Option(min=1, help="Proxy batch size.")] = 16,
     fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the training set used.")] = 1.0,
     device: Annotated[str | None, typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present).")] = None,
-    workers: Annotated[int, typer.Option(min=0, help="Data loader workers per training.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes training trials in parallel.")] = 1,
+    loader_workers: Annotated[int, typer.Option(min=0, help="Data loader workers per training.")] = 0,
     max_gflops: Annotated[float | None, typer.Option(help="Reject candidates above this GFLOPs budget.")] = None,
     max_params: Annotated[float | None, typer.Option(help="Reject candidates above this many parameters.")] = None,
     max_latency: Annotated[float | None, typer.Option(help="Reject candidates above this latency (ms).")] = None,
@@ -165,7 +167,7 @@ def search(
             fraction=fraction,
             device=check_device(device),
             seed=seed,
-            workers=workers,
+            workers=loader_workers,
         ),
         trials=trials,
         study_name=name,
@@ -182,6 +184,7 @@ def search(
         verbose=verbose,
         weights=weights,
         parent_epochs=parent_epochs,
+        workers=workers,
     )
     try:
         with LiveReporter() as reporter:
@@ -237,6 +240,7 @@ def retrain(
 
 
 register_result_commands(app)
+register_dashboard_command(app)
 
 
 def main() -> None:

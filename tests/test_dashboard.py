@@ -1,0 +1,403 @@
+"""The Pareto dashboard, as a browser shows it: headless Chromium (Debian's) driven by Playwright.
+
+One small real study is searched once for the module; synthetic studies, built with Optuna's
+``create_trial`` and the user attributes ``ge-nas search`` stores, cover pruning, budgets,
+hostile text and size.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from ge_nas.candidate import MODES, Candidate, Placement
+from ge_nas.cli import main
+from ge_nas.dashboard import FIGURES, dashboard_html, write_dashboard
+from ge_nas.dashboard_server import DashboardServer
+from ge_nas.errors import InputError
+from ge_nas.layers.gather_excite import EXTENTS, VARIANTS
+from ge_nas.search import SearchConfig, run_search
+from ge_nas.space import load_space
+from ge_nas.study import Objectives
+from ge_nas.ultralytics_bridge import ProxySettings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).parents[1] / "docs" / "dashboard.png"
+# Page functions are passed as functions: the page's Content-Security-Policy forbids evaluating strings.
+RENDERED = f"() => document.querySelectorAll('.js-plotly-plot').length === {len(FIGURES)}"
+HOSTILE_NAME = "<script>alert(1)</script>"
+
+
+@dataclass
+class PageLog:
+    """What a page did besides drawing: every request, console message, script error and dialog."""
+
+    requests: list[str] = field(default_factory=list)
+    console: list[ConsoleMessage] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    @property
+    def console_errors(self) -> list[str]:
+        return [m.text for m in self.console if m.type in ("error", "warning")]
+
+
+def open_dashboard(browser: Browser, url: str) -> tuple[Page, PageLog]:
+    """Open ``url``, recording what the page does, and wait until every figure is drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log = PageLog()
+    page.on("request", lambda request: log.requests.append(request.url))
+    page.on("console", lambda message: log.console.append(message))
+    page.on("pageerror", lambda error: log.errors.append(str(error)))
+    page.on("dialog", lambda dialog: (log.dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url)
+    page.wait_for_function(RENDERED)
+    return page, log
+
+
+def trace_counts(page: Page) -> list[int]:
+    return page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => el.data.length)")
+
+
+def hover_text(page: Page, trace_name: str, point: int) -> str:
+    """Hover over one point of the Pareto scatter, as the mouse would, and read the label shown."""
+    return page.evaluate(
+        """([name, point]) => {
+            const el = document.getElementById('figure-pareto');
+            Plotly.Fx.hover(el, [{curveNumber: el.data.findIndex(t => t.name === name), pointNumber: point}]);
+            return el.querySelector('.hoverlayer').textContent;
+        }""",
+        [trace_name, point],
+    )
+
+
+def scatter(page: Page, trace_name: str) -> dict[str, Any]:
+    """One trace of the Pareto scatter as plotly holds it in the page."""
+    return page.evaluate(
+        "name => { const t = document.getElementById('figure-pareto').data.find(t => t.name === name);"
+        " return {x: t.x, y: t.y, customdata: t.customdata, hovertemplate: t.hovertemplate}; }",
+        trace_name,
+    )
+
+
+# --- synthetic studies: the user attributes ge-nas search stores, without training anything ---
+
+
+def random_candidate(rng: random.Random) -> Candidate:
+    layers = rng.sample((2, 4, 6, 9, 12, 15, 18, 21), rng.randint(1, 3))
+    return Candidate.of(
+        {layer: Placement(rng.choice(VARIANTS), rng.choice(EXTENTS), rng.choice(MODES)) for layer in layers}
+    )
+
+
+def searched_trial(candidate: Candidate, rng: random.Random, outcome: str = "trained", code: str = "") -> FrozenTrial:
+    """A trial as ``ge-nas search`` stores it: ``trained``, ``pruned`` (after epoch 2) or ``infeasible``."""
+    units = candidate.units
+    gflops = 0.3542 + 0.0002 * units + rng.uniform(0, 0.0002)
+    final = 0.59 + rng.uniform(-0.04, 0.03)
+    epochs = [{"epoch": e, "map50": final * e / 3, "map50-95": final * e / 4} for e in range(1, 5)]
+    attrs: dict[str, Any] = {
+        "key": candidate.key,
+        "code": code or candidate.code,
+        "units": units,
+        "baseline": units == 0,
+        "params": 3_157_200 + 2_000 * units,
+        "gflops": gflops,
+        "latency_ms": 12.7 + 2.5 * units + rng.uniform(0, 1),
+        "latency_ratio": 1.0 + 0.2 * units,
+        "constraints": [],
+    }
+    if outcome == "infeasible":
+        attrs["infeasible"] = f"over budget: gflops {gflops:.4g} > 0.3545"
+        return optuna.trial.create_trial(state=TrialState.COMPLETE, values=[0.0, gflops], user_attrs=attrs)
+    if outcome == "pruned":
+        attrs.update(epochs=epochs[:2], pruned_epoch=2, prune_reason="dominated at epoch 2 by trial 0")
+        return optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=attrs)
+    attrs.update(epochs=epochs, **{"map50-95": final, "map50": final * 4 / 3, "train_seconds": 15.0})
+    return optuna.trial.create_trial(state=TrialState.COMPLETE, values=[final, gflops], user_attrs=attrs)
+
+
+def synthetic_study(
+    n_trials: int, name: str = "synthetic", storage: str | None = None, seed: int = 0, code: str = ""
+) -> optuna.Study:
+    """The baseline first, then random architectures: about 15% pruned, 10% over budget, some reused."""
+    rng = random.Random(seed)
+    study = optuna.create_study(study_name=name, storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["map50-95", "gflops"])
+    study.set_user_attr("settings", {"proxy": {"epochs": 4, "imgsz": 128}, "objectives": ["map50-95", "gflops"]})
+    trials = [searched_trial(Candidate.baseline(), rng)]
+    for number in range(1, n_trials):
+        draw = rng.random()
+        if draw < 0.05 and trials[number - 1].state == TrialState.COMPLETE:
+            reused = trials[number - 1]
+            attrs = {**reused.user_attrs, "reused_from": number - 1}
+            trials.append(optuna.trial.create_trial(state=reused.state, values=reused.values, user_attrs=attrs))
+            continue
+        outcome = "pruned" if draw < 0.2 else "infeasible" if draw < 0.3 else "trained"
+        trials.append(searched_trial(random_candidate(rng), rng, outcome, code))
+    study.add_trials(trials)
+    return study
+
+
+# --- fixtures ---
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def real_study(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, str]:
+    """A real 4-trial search (one insertion point, 3 architectures, so one is reused), and its storage URL."""
+    folder = tmp_path_factory.mktemp("real")
+    space = folder / "space.yaml"
+    space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
+    url = f"sqlite:///{folder / 'tiny.db'}"
+    config = SearchConfig(
+        space=load_space(space),
+        data_yaml=tiny_dataset,
+        objectives=Objectives("map50-95", ("gflops",)),
+        proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
+        trials=4,
+        study_name="tiny",
+        storage_url=url,
+        workdir=folder / "work",
+        sampler="random",
+    )
+    return run_search(config), url
+
+
+@pytest.fixture(scope="module")
+def report(real_study: tuple[optuna.Study, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    study, url = real_study
+    return write_dashboard(study, tmp_path_factory.mktemp("report") / "report.html", storage_url=url)
+
+
+@pytest.fixture(scope="module")
+def report_page(browser: Browser, report: Path) -> Iterator[tuple[Page, PageLog]]:
+    page, log = open_dashboard(browser, report.as_uri())
+    yield page, log
+    page.close()
+
+
+def ge_nas(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``ge-nas`` command in this process (a fresh one spends seconds importing torch): exit code, out, err."""
+    monkeypatch.setattr(sys, "argv", ["ge-nas", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- the report file ---
+
+
+def test_report_is_one_file_that_loads_offline_without_errors(report_page: tuple[Page, PageLog], report: Path) -> None:
+    _, log = report_page
+    assert log.requests == [report.as_uri()]
+    assert log.console_errors == [] and log.errors == []
+
+
+def test_every_figure_of_the_report_is_drawn_with_data(report_page: tuple[Page, PageLog]) -> None:
+    page, _ = report_page
+    counts = trace_counts(page)
+    assert len(counts) == len(FIGURES) and all(count > 0 for count in counts)
+    names = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => el.id)")
+    assert names == [f"figure-{name}" for name in FIGURES]
+
+
+def test_each_point_carries_its_architecture_for_the_hover(
+    report_page: tuple[Page, PageLog], real_study: tuple[optuna.Study, str]
+) -> None:
+    page, _ = report_page
+    study, _ = real_study
+    trained = scatter(page, "trained (colour: front)")
+    assert "%{customdata[1]}" in trained["hovertemplate"]
+    evaluated = [t for t in study.trials if "reused_from" not in t.user_attrs]
+    assert [row[1] for row in trained["customdata"]] == [t.user_attrs["code"] for t in evaluated]
+    assert trained["y"] == [t.values[0] for t in evaluated]
+
+
+def test_hovering_a_point_shows_code_insertion_points_numbers_and_gain(report_page: tuple[Page, PageLog]) -> None:
+    page, _ = report_page
+    codes = [row[1] for row in scatter(page, "trained (colour: front)")["customdata"]]
+    with_ge = next(i for i, code in enumerate(codes) if code != "base")
+    label = hover_text(page, "trained (colour: front)", with_ge)
+    assert label.startswith(codes[with_ge]) and "insertion points: layer 9: θ" in label  # GE at the SPPF
+    assert "GFLOPs" in label and "parameters" in label and "vs baseline" in label
+
+
+def test_front_table_gives_each_member_its_export_command(
+    report_page: tuple[Page, PageLog], real_study: tuple[optuna.Study, str]
+) -> None:
+    page, _ = report_page
+    _, url = real_study
+    commands = page.locator("#front-table code").all_inner_texts()
+    assert commands and all(c.startswith(f"ge-nas export --study tiny --storage {url} --trial ") for c in commands)
+    assert all(c.endswith(" -o best.yaml") for c in commands)
+
+
+def test_screenshot_of_the_dashboard_is_saved_for_the_readme(report_page: tuple[Page, PageLog]) -> None:
+    page, _ = report_page
+    page.evaluate("() => document.querySelectorAll('.js-plotly-plot').forEach(el => Plotly.Fx.unhover(el))")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    assert SCREENSHOT.read_bytes().startswith(b"\x89PNG")
+
+
+# --- behaviours shown on synthetic studies ---
+
+
+def test_pruned_and_infeasible_trials_are_drawn_apart(browser: Browser, tmp_path: Path) -> None:
+    study = synthetic_study(40)
+    page, _ = open_dashboard(browser, write_dashboard(study, tmp_path / "report.html").as_uri())
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    shown = scatter(page, "pruned (last epoch)")
+    assert shown["y"] == [t.user_attrs["epochs"][-1]["map50-95"] for t in pruned]
+    infeasible = [t for t in study.trials if "infeasible" in t.user_attrs]
+    assert [row[0] for row in scatter(page, "infeasible (not trained)")["customdata"]] == [t.number for t in infeasible]
+    curves = page.evaluate("document.getElementById('figure-curves').data.map(t => [t.name, (t.line || {}).dash])")
+    assert ["pruned", "dash"] in curves and any(name == "pruned here" for name, _ in curves)
+
+
+def test_buttons_switch_the_cost_on_the_x_axis(browser: Browser, tmp_path: Path) -> None:
+    study = synthetic_study(20)
+    page, _ = open_dashboard(browser, write_dashboard(study, tmp_path / "report.html").as_uri())
+    page.locator("#figure-pareto .updatemenu-button", has_text="parameters").click()
+    page.wait_for_function("() => document.getElementById('figure-pareto').layout.xaxis.title.text === 'parameters'")
+    trained = [
+        t
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and not {"infeasible", "reused_from"} & set(t.user_attrs)
+    ]
+    assert list(scatter(page, "trained (colour: front)")["x"]) == [t.user_attrs["params"] for t in trained]
+
+
+def test_a_study_named_like_a_script_shows_as_text(browser: Browser, tmp_path: Path) -> None:
+    study = synthetic_study(6, name=HOSTILE_NAME, code='<img src=x onerror="alert(2)">')
+    page, log = open_dashboard(browser, write_dashboard(study, tmp_path / "report.html").as_uri())
+    assert page.inner_text("h1") == f"ge-nas dashboard: study {HOSTILE_NAME}"
+    assert f"--study '{HOSTILE_NAME}'" in page.inner_text("#front-table")
+    assert hover_text(page, "trained (colour: front)", 1).startswith('<img src=x onerror="alert(2)">')
+    assert log.dialogs == [] and log.errors == []
+
+
+def test_two_thousand_trials_render(browser: Browser, tmp_path: Path) -> None:
+    study = synthetic_study(2000)
+    page, log = open_dashboard(browser, write_dashboard(study, tmp_path / "report.html").as_uri())
+    assert all(count > 0 for count in trace_counts(page))
+    assert len(scatter(page, "trained (colour: front)")["x"]) > 1000
+    assert log.console_errors == [] and log.errors == []
+
+
+def test_storage_password_never_appears_in_the_page() -> None:
+    study = synthetic_study(5, name="shared")
+    page = dashboard_html(study, storage_url="postgresql://ge:s3cret@db.example/nas")
+    assert "s3cret" not in page
+    assert "ge-nas export --study shared --storage &#x27;postgresql://ge:***@db.example/nas&#x27; --trial 0" in page
+
+
+# --- served live ---
+
+
+def test_served_page_loads_from_its_own_server_only(browser: Browser, real_study: tuple[optuna.Study, str]) -> None:
+    study, url = real_study
+    with DashboardServer(study, url, port=0, refresh_seconds=0.2).start() as server:
+        page, log = open_dashboard(browser, server.url)
+        page.wait_for_function("() => document.getElementById('live-status').textContent.includes('up to date')")
+        assert all(count > 0 for count in trace_counts(page))
+        assert {request.split("?")[0] for request in log.requests} <= {
+            server.url,
+            f"{server.url}state.json",
+            f"{server.url}dashboard.json",
+        }
+        assert log.console_errors == [] and log.errors == []
+        page.close()
+
+
+def test_served_page_shows_a_trial_added_while_it_is_open(browser: Browser, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    study = synthetic_study(5, name="live", storage=url)
+    with DashboardServer(study, url, port=0, refresh_seconds=0.2).start() as server:
+        page, _ = open_dashboard(browser, server.url)
+        new = Candidate.of({21: Placement("theta-plus", 0, "inside")})
+        optuna.load_study(study_name="live", storage=url).add_trial(searched_trial(new, random.Random(1)))
+        page.wait_for_function(
+            "code => document.getElementById('figure-pareto').data.some("
+            "t => (t.customdata || []).some(row => row[1] === code))",
+            arg=new.code,
+            timeout=10_000,
+        )
+        assert "trials: 6" in page.inner_text("#summary")
+        page.close()
+
+
+def test_a_port_in_use_is_an_input_error(real_study: tuple[optuna.Study, str]) -> None:
+    study, _ = real_study
+    with DashboardServer(study, port=0) as taken, pytest.raises(InputError, match="choose another --port"):
+        DashboardServer(study, port=taken.port)
+
+
+# --- the command line ---
+
+
+def test_dashboard_command_writes_one_html_file(
+    real_study: tuple[optuna.Study, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, url = real_study
+    code, out, _ = ge_nas(
+        monkeypatch, capsys, "dashboard", "--study", "tiny", "--storage", url, "-o", str(tmp_path / "r.html")
+    )
+    assert code == 0
+    assert out.startswith(f"wrote {tmp_path / 'r.html'}")
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_unknown_study_is_a_one_line_error_with_exit_2(
+    real_study: tuple[optuna.Study, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = real_study
+    code, _, err = ge_nas(monkeypatch, capsys, "dashboard", "--study", "nope", "--storage", url)
+    assert code == 2
+    assert err == f"error: study 'nope' not found in {url}; studies there: tiny\n"
+
+
+def test_missing_database_is_a_one_line_error_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    code, _, err = ge_nas(monkeypatch, capsys, "dashboard", "--study", "nope", "--storage", url)
+    assert code == 2
+    assert err == f"error: storage {url}: no such file; run ge-nas search first, or give --storage URL\n"
+    assert not (tmp_path / "none.db").exists()
