@@ -19,6 +19,7 @@ import contextlib
 import copy
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 import torch
-from ultralytics import YOLO
+import yaml
 from ultralytics.data import utils as data_utils
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn import tasks
@@ -38,6 +39,7 @@ from ultralytics.utils.events import events
 from ultralytics.utils.ops import make_divisible
 from ultralytics.utils.torch_utils import get_flops
 
+from ge_nas.errors import InputError
 from ge_nas.layers import GatherExcite
 from ge_nas.layers.bottleneck_ge import GEBottleneck
 
@@ -176,15 +178,50 @@ def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
     """The model dict of an Ultralytics model YAML, by name (``yolov8s.yaml``) or by path.
 
     Raises FileNotFoundError when neither a file nor a model shipped with Ultralytics
-    has that name.
+    has that name, and InputError when it names something that is not a known layer.
     """
     with quiet():
         try:
             d = tasks.yaml_model_load(str(name_or_path))
         except (FileNotFoundError, AssertionError) as error:
             raise FileNotFoundError(str(error)) from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise InputError(f"{name_or_path}: not valid YAML{where}; fix the syntax") from None
     d.pop("yaml_file", None)
+    check_model_yaml(d, str(name_or_path))
     return d
+
+
+# An activation is a torch.nn class called with plain literal arguments, e.g. nn.SiLU() or
+# nn.LeakyReLU(0.1, inplace=True): nothing else, because Ultralytics eval()s this string.
+_SAFE_ACTIVATION = re.compile(r"(torch\.)?nn\.[A-Za-z][A-Za-z0-9_]*\(\s*[\w.\s,=+-]*\)")
+
+
+def check_model_yaml(d: dict[str, Any], source: str) -> None:
+    """Refuse a model YAML that could run code or names a layer that is not allowed.
+
+    Ultralytics ``eval``s the ``activation`` key when it builds a model, so a model YAML
+    from elsewhere (a shared search space, an exported architecture, a study database)
+    could carry code. Every layer must be a torch.nn class, an Ultralytics layer, or a
+    ge-nas layer.
+    """
+    activation = d.get("activation")
+    if activation is not None and not (isinstance(activation, str) and _SAFE_ACTIVATION.fullmatch(activation)):
+        raise InputError(f"{source}: activation {activation!r} is not a torch.nn layer such as nn.SiLU(); fix it")
+    for section in ("backbone", "head"):
+        for i, row in enumerate(d.get(section) or []):
+            module = row[2] if isinstance(row, list) and len(row) == 4 else None
+            if not isinstance(module, str) or not _allowed_layer(module):
+                raise InputError(f"{source}: {section}[{i}] names {module!r}, which is not an allowed layer")
+
+
+def _allowed_layer(name: str) -> bool:
+    if name == INSIDE_MODULE:
+        return True
+    layer = getattr(torch.nn, name[3:], None) if name.startswith("nn.") else getattr(tasks, name, None)
+    return isinstance(layer, type) and issubclass(layer, torch.nn.Module)
 
 
 def bake_scale(d: dict[str, Any]) -> dict[str, Any]:
@@ -270,10 +307,11 @@ def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]
 def build_model(model_yaml: Path | str | dict[str, Any]) -> torch.nn.Module:
     """Build the detection model (an ``nn.Module``) described by a model YAML, untrained."""
     register_layers()
+    if not isinstance(model_yaml, dict):
+        model_yaml = load_model_yaml(model_yaml)
+    check_model_yaml(model_yaml, "model")
     with quiet():
-        if isinstance(model_yaml, dict):
-            return tasks.DetectionModel(copy.deepcopy(model_yaml), verbose=False)
-        return YOLO(str(model_yaml), task="detect").model
+        return tasks.DetectionModel(copy.deepcopy(model_yaml), verbose=False)
 
 
 def cuda_device_count() -> int:
@@ -406,6 +444,7 @@ def train_proxy(
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, metrics)
 
+    load_model_yaml(model_yaml)  # refuses a YAML that names unknown layers or carries code
     with quiet(verbose), _no_font_download():
         args = _train_args(model_yaml, data_yaml, settings, workdir, verbose)
         if inheritance is not None:
@@ -423,6 +462,7 @@ def train_parent(model_yaml: Path, data_yaml: Path, settings: ProxySettings, epo
     Returns the final checkpoint (``last.pt``: the end of the schedule, not the best epoch,
     so the parent does not depend on validation noise).
     """
+    load_model_yaml(model_yaml)  # refuses a YAML that names unknown layers or carries code
     with quiet(), _no_font_download():
         args = _train_args(model_yaml, data_yaml, settings, workdir, verbose=False)
         trainer = DetectionTrainer(overrides={**args, "epochs": epochs, "name": "parent", "save": True, "val": False})
@@ -505,6 +545,7 @@ def train_full(
         "plots": False,  # plotting downloads a font
         "verbose": verbose,
     }
+    load_model_yaml(model_yaml)  # refuses a YAML that names unknown layers or carries code
     with quiet(verbose), _no_font_download():
         trainer = _InheritingTrainer(overrides=overrides)
         trainer.inheritance = inheritance

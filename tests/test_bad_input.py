@@ -163,3 +163,29 @@ def test_a_server_that_never_answers_fails_within_seconds(project: Path, silent_
     )
     assert time.monotonic() - start < 60
     assert_one_clear_line(result, "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("activation: \"__import__('os').system('touch pwned')\"", "is not a torch.nn layer"),
+        ("activation: \"nn.SiLU(__import__('os'))\"", "is not a torch.nn layer"),
+    ],
+)
+def test_a_model_yaml_carrying_code_is_refused_before_ultralytics_evaluates_it(
+    project: Path, tiny_dataset: Path, line: str, fragment: str
+) -> None:
+    exported = project / "evil.yaml"
+    exported.write_text(
+        f"{line}\nnc: 3\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Detect, [nc]]\n"
+    )
+    result = run_ge_nas(project, ["train", str(exported), "--data", str(tiny_dataset), "--epochs", "1"])
+    assert_one_clear_line(result, fragment)
+    assert not (project / "pwned").exists()
+
+
+def test_a_model_yaml_naming_an_unknown_layer_is_refused(project: Path, tiny_dataset: Path) -> None:
+    exported = project / "unknown.yaml"
+    exported.write_text("nc: 3\nbackbone:\n  - [-1, 1, os.system, [16]]\nhead:\n  - [[0], 1, Detect, [nc]]\n")
+    result = run_ge_nas(project, ["train", str(exported), "--data", str(tiny_dataset), "--epochs", "1"])
+    assert_one_clear_line(result, "backbone[0] names 'os.system', which is not an allowed layer")
