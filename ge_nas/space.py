@@ -239,12 +239,7 @@ class _SpaceReader:
         return value
 
     def _variants(self, value: object, key: str) -> list[str]:
-        allowed = ", ".join(VARIANTS)
-        variants = self._choice_list(value, key, allowed)
-        for v in variants:
-            if v not in VARIANTS:
-                raise self.fail(key, f"unknown variant {v!r}; allowed: {allowed}")
-        return list(dict.fromkeys(variants))
+        return self._names(value, key, VARIANTS, "variant")
 
     def _extents(self, value: object, key: str) -> list[int]:
         extents = []
@@ -256,12 +251,16 @@ class _SpaceReader:
         return list(dict.fromkeys(extents))
 
     def _modes(self, value: object, key: str) -> list[str]:
-        allowed = ", ".join(MODES)
-        modes = self._choice_list(value, key, allowed)
-        for m in modes:
-            if m not in MODES:
-                raise self.fail(key, f"unknown placement mode {m!r}; allowed: {allowed}")
-        return list(dict.fromkeys(modes))
+        return self._names(value, key, MODES, "placement mode")
+
+    def _names(self, value: object, key: str, known: tuple[str, ...], what: str) -> list[str]:
+        """A non-empty list of known names, duplicates dropped, in the order given."""
+        allowed = ", ".join(known)
+        names = self._choice_list(value, key, allowed)
+        for name in names:
+            if name not in known:
+                raise self.fail(key, f"unknown {what} {name!r}; allowed: {allowed}")
+        return list(dict.fromkeys(names))
 
     def _points(
         self, value: object, layers: tuple[LayerInfo, ...], aliases: dict[int, str], shared: dict[str, list[Any]]
