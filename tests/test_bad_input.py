@@ -145,8 +145,9 @@ def test_bad_search_input_is_one_line_exit_2_and_changes_nothing(
         ["show", "--study", "ghost", "--storage", "sqlite:///{p}/studies/kept.db"],
         ["export", "--study", "ghost", "--storage", "sqlite:///{p}/studies/kept.db", "-o", "{p}/best.yaml"],
         ["retrain", "--study", "ghost", "--storage", "sqlite:///{p}/studies/kept.db", "--epochs", "2"],
+        ["dashboard", "--study", "ghost", "--storage", "sqlite:///{p}/studies/kept.db", "-o", "{p}/report.html"],
     ],
-    ids=["show", "export", "retrain"],
+    ids=["show", "export", "retrain", "dashboard"],
 )
 def test_commands_on_a_study_that_does_not_exist_name_the_studies_there(project: Path, args: list[str]) -> None:
     before = fingerprint(project)
