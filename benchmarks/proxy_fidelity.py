@@ -12,6 +12,8 @@ compute each took, and writes every figure to a CSV. Run from the repository roo
 
     python benchmarks/proxy_fidelity.py                  # the figures in the README
     python benchmarks/proxy_fidelity.py --tiny           # a smoke run in a minute
+    python benchmarks/proxy_fidelity.py --reuse benchmarks/results/proxy_fidelity.csv
+        # re-measure (b) only, taking (a) and (c) from an earlier run with the same settings
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_fidelity.csv"))
     parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 3 architectures")
+    parser.add_argument(
+        "--reuse", type=Path, help="take (a) and (c) from this earlier CSV (same settings) and re-measure (b) only"
+    )
     args = parser.parse_args()
     if args.tiny:
         args.images, args.imgsz, args.proxy_epochs, args.parent_epochs, args.long_epochs, args.limit = 8, 64, 1, 1, 2, 3
@@ -64,6 +69,7 @@ def main() -> None:
     parent = load_parent_state(train_parent(base_yaml, data, settings, args.parent_epochs, work / "parent"))
     seconds = {"scratch": 0.0, "inherited": time.perf_counter() - start, "long": 0.0}
 
+    reused = _reused_columns(args.reuse, _settings_line(args)) if args.reuse else {}
     rows = []
     for n, candidate in enumerate(candidates):
         generated = generate(space, candidate)
@@ -74,6 +80,9 @@ def main() -> None:
             ("inherited", settings, Inheritance(parent, generated.index_map)),
             ("long", long_settings, None),
         ):
+            if name in reused.get(candidate.key, {}):
+                row[name] = reused[candidate.key][name]
+                continue
             t = time.perf_counter()
             history = train_proxy(model_yaml, data, proxy, work / f"arch-{n:03d}" / name, inheritance=inheritance)
             seconds[name] += time.perf_counter() - t
@@ -83,11 +92,7 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as f:
-        f.write(
-            f"# {date.today()} {platform.machine()} {platform.processor() or ''} space={args.space} "
-            f"images={args.images} imgsz={args.imgsz} proxy_epochs={args.proxy_epochs} "
-            f"parent_epochs={args.parent_epochs} long_epochs={args.long_epochs} seed={args.seed}; metric map50-95\n"
-        )
+        f.write(f"# {date.today()} {platform.machine()} {_settings_line(args)}\n")
         writer = csv.DictWriter(f, fieldnames=["key", "code", "scratch", "inherited", "long"])
         writer.writeheader()
         writer.writerows(rows)
@@ -103,7 +108,24 @@ def main() -> None:
         share = seconds[name] / seconds["long"] if seconds["long"] else math.nan
         print(f"{label:<36} {tau:>11.3f} {rho:>9.3f} {seconds[name]:>8.0f}s {share:>12.2f}x")
     print(f"{'(c) reference':<36} {'':>11} {'':>9} {seconds['long']:>8.0f}s {1:>12.2f}x")
+    if reused:
+        print(f"(a) and (c) were taken from {args.reuse}; their compute is that of this run (0 s when reused)")
     print(f"figures written to {args.out}")
+
+
+def _settings_line(args: argparse.Namespace) -> str:
+    return (
+        f"space={args.space} images={args.images} imgsz={args.imgsz} proxy_epochs={args.proxy_epochs} "
+        f"parent_epochs={args.parent_epochs} long_epochs={args.long_epochs} seed={args.seed}; metric map50-95"
+    )
+
+
+def _reused_columns(path: Path, settings: str) -> dict[str, dict[str, float]]:
+    """Columns (a) and (c) of an earlier run, refused unless it used the same settings."""
+    first, *lines = path.read_text().splitlines()
+    if not first.endswith(settings):
+        raise SystemExit(f"{path} was measured with other settings ({first}); run without --reuse")
+    return {row["key"]: {"scratch": float(row["scratch"]), "long": float(row["long"])} for row in csv.DictReader(lines)}
 
 
 if __name__ == "__main__":

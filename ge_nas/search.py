@@ -198,7 +198,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     parent = ensure_parent(config, study, reporter)
     trials = study.get_trials(deepcopy=False)
     if not any(t.user_attrs.get("baseline") or t.state == TrialState.WAITING for t in trials):
-        study.enqueue_trial({_use_param(p.index, p.alias): False for p in config.space.points})
+        study.enqueue_trial(baseline_params(config.space))
     if config.workers == 1:
         run_worker(config, parent, reporter, study)
     else:
@@ -383,6 +383,11 @@ def make_pruners(
 
 def _use_param(index: int, alias: str) -> str:
     return f"{index}:{alias}"
+
+
+def baseline_params(space: SearchSpace) -> dict[str, bool]:
+    """The trial parameters that sample the baseline (no GE anywhere), for ``enqueue_trial``."""
+    return {_use_param(p.index, p.alias): False for p in space.points}
 
 
 def suggest_candidate(trial: Trial, space: SearchSpace) -> Candidate:

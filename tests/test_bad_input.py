@@ -177,9 +177,7 @@ def test_a_model_yaml_carrying_code_is_refused_before_ultralytics_evaluates_it(
     project: Path, tiny_dataset: Path, line: str, fragment: str
 ) -> None:
     exported = project / "evil.yaml"
-    exported.write_text(
-        f"{line}\nnc: 3\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Detect, [nc]]\n"
-    )
+    exported.write_text(f"{line}\nnc: 3\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Detect, [nc]]\n")
     result = run_ge_nas(project, ["train", str(exported), "--data", str(tiny_dataset), "--epochs", "1"])
     assert_one_clear_line(result, fragment)
     assert not (project / "pwned").exists()

@@ -1,0 +1,108 @@
+"""The benchmark scripts run end to end at a tiny size and write their tables (figures: benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parent.parent
+
+
+def run_benchmark(script: str, *args: str) -> str:
+    """Run ``benchmarks/<script> --tiny`` from the repository root and return what it printed."""
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "--tiny", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def read_table(path: Path) -> tuple[str, list[dict[str, str]]]:
+    """The settings line and the rows of a results CSV."""
+    lines = path.read_text().splitlines()
+    return lines[0], list(csv.DictReader(lines[1:]))
+
+
+def test_overhead_benchmark_compares_a_trial_with_plain_ultralytics(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.csv"
+    printed = run_benchmark("overhead.py", "--out", str(out))
+    assert "wall time, whole trial" in printed and "peak resident memory" in printed
+    settings, rows = read_table(out)
+    assert settings.startswith("# ") and "core" in settings and "epochs=1" in settings
+    assert sorted(r["run"] for r in rows) == ["ge-nas", "ultralytics"]
+    assert all(float(r["train_s"]) > 0 and float(r["peak_rss_mib"]) > 100 for r in rows)
+
+
+def test_ge_unit_benchmark_times_ours_against_timm_and_in_yolov8n(tmp_path: Path) -> None:
+    units, model = tmp_path / "units.csv", tmp_path / "model.csv"
+    printed = run_benchmark("ge_unit.py", "--out", str(units), "--model-out", str(model))
+    assert "ours/timm over" in printed and "latency ratio over 6 single-unit models" in printed
+    _, rows = read_table(units)
+    compared = [r for r in rows if r["ratio"]]
+    assert {r["variant"] for r in compared} == {"theta-minus", "theta", "theta-plus"}
+    assert all(float(r["ratio"]) > 0 for r in compared)
+    assert {r["reference"] for r in rows if r["variant"] != "theta-minus" and r["extent"] == "0"} == {
+        "no timm equivalent (timm's global theta/theta-plus uses a map-sized kernel)"
+    }
+    _, latencies = read_table(model)
+    assert len(latencies) == 6 and all(float(r["latency_ratio"]) > 0 for r in latencies)
+
+
+def test_ground_truth_benchmark_tables_every_architecture_it_evaluates(tmp_path: Path) -> None:
+    out = tmp_path / "truth.csv"
+    printed = run_benchmark("ground_truth.py", "--out", str(out), "--workdir", str(tmp_path / "work"))
+    assert "true front:" in printed
+    settings, rows = read_table(out)
+    assert "space=yolov8n_small" in settings and "seed=0" in settings and "architectures=3/16" in settings
+    assert rows[0]["key"] == "base" and len({r["key"] for r in rows}) == 3
+    assert all(float(r["gflops"]) > 0 and float(r["latency"]) > 0 for r in rows)
+
+
+def test_search_efficiency_benchmark_scores_every_sampler_against_random(tmp_path: Path) -> None:
+    out = tmp_path / "efficiency.csv"
+    printed = run_benchmark("search_efficiency.py", "--out", str(out))
+    assert "trials to 95%" in printed
+    settings, rows = read_table(out)
+    assert "table=synthetic" in settings
+    assert {r["sampler"] for r in rows} == {"tpe", "nsga2", "random", "gp", "grid"}
+    assert {int(r["budget_trials"]) for r in rows} == {4, 8, 16}
+    grid_full = next(r for r in rows if r["sampler"] == "grid" and r["budget_trials"] == "16")
+    # The exhaustive sampler sees the whole space, so the whole front, within one space size.
+    assert float(grid_full["hv_mean"]) == 1.0 and float(grid_full["gain_mean"]) == 1.0
+
+
+def test_search_efficiency_benchmark_asks_for_the_ground_truth_first(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/search_efficiency.py", "--table", str(tmp_path / "missing.csv")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "run `python benchmarks/ground_truth.py" in result.stderr
+
+
+def test_pruning_benchmark_compares_a_pruned_and_an_unpruned_search(tmp_path: Path) -> None:
+    out = tmp_path / "pruning.csv"
+    printed = run_benchmark("pruning.py", "--out", str(out), "--workdir", str(tmp_path / "work"))
+    assert "epochs saved" in printed and "hypervolume kept" in printed
+    settings, rows = read_table(out)
+    assert "trials=2" in settings and "proxy_epochs=2" in settings
+    assert {r["pruner"] for r in rows} == {"none", "pareto"}
+    assert sum(int(r["epochs_trained"]) for r in rows if r["pruner"] == "none") > 0
+
+
+def test_bookkeeping_benchmark_times_ranking_tables_and_dashboard(tmp_path: Path) -> None:
+    out = tmp_path / "bookkeeping.csv"
+    printed = run_benchmark("bookkeeping.py", "--out", str(out))
+    assert "growth 20 -> 100 trials" in printed
+    _, rows = read_table(out)
+    assert {int(r["trials"]) for r in rows} == {20, 100}
+    assert {"rank", "refresh"} <= {r["step"] for r in rows}
+    assert all(float(r["seconds"]) > 0 for r in rows)
