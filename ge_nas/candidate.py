@@ -48,11 +48,6 @@ class Placement:
         """``"theta-plus/4/after"``: the form used for Optuna's categorical choices."""
         return f"{self.variant}/{self.extent}/{self.mode}"
 
-    @classmethod
-    def from_label(cls, label: str) -> Placement:
-        variant, extent, mode = label.split("/")
-        return cls(variant, int(extent), mode)
-
     @property
     def code(self) -> str:
         extent = "g" if self.extent == GLOBAL_EXTENT else str(self.extent)
