@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -208,7 +209,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
 
 def _open(config: SearchConfig) -> optuna.Study:
     optuna_pruner, _ = make_pruners(config.pruner, config.objectives, config.proxy.epochs)
-    return open_study(
+    study = open_study(
         open_storage(config.storage_url),
         config.study_name,
         config.objectives,
@@ -216,6 +217,21 @@ def _open(config: SearchConfig) -> optuna.Study:
         sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
         pruner=optuna_pruner,
     )
+    started = len(study.get_trials(deepcopy=False))
+    if started:
+        seed = run_seed(config.seed, started)
+        study.sampler = make_sampler(config.sampler, seed, constrained=bool(config.constraints))
+    return study
+
+
+def run_seed(seed: int, started: int) -> int:
+    """The sampler seed of a run that resumes a study holding ``started`` trials.
+
+    Seeding every run with ``--seed`` alone would make a resumed random (or NSGA-II) search
+    draw the first run's architectures again, which are then only reused; mixing in the
+    number of trials keeps each run reproducible and its draws fresh.
+    """
+    return int(np.random.SeedSequence([seed, started]).generate_state(1)[0])
 
 
 def run_worker(

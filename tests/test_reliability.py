@@ -76,12 +76,12 @@ def _running_trial_has_an_epoch(db: Path) -> bool:
     )
 
 
-def _has_running_trial(db: Path) -> bool:
-    """True once a trial is running and has recorded which worker runs it."""
+def _has_training_trial(db: Path) -> bool:
+    """True once a running trial trains a new architecture (stored its YAML), so it runs for seconds."""
     return _count(
         db,
         "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-        "where t.state = 'RUNNING' and a.key = 'worker'",
+        "where t.state = 'RUNNING' and a.key = 'yaml'",
     )
 
 
@@ -107,7 +107,7 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, t
         [*command, "--trials", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _has_running_trial(db):
+    while time.monotonic() < deadline and not _has_training_trial(db):
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -124,6 +125,15 @@ def test_candidate_over_budget_is_rejected_before_training(tiny_dataset: Path, t
     assert "epochs" not in candidate.user_attrs
     assert not (tmp_path / "work" / f"trial-{candidate.number:05d}").exists()
     assert study.best_trials == [baseline]
+
+
+def test_a_resumed_search_draws_new_architectures_not_the_first_runs_again(tiny_dataset: Path, tmp_path: Path) -> None:
+    # Every architecture is over this budget, so the trials only measure costs: nothing trains.
+    config = config_for(tmp_path, tiny_dataset, space=load_space("yolov8n_small"), constraints={"params": 1}, trials=4)
+    first = [t.user_attrs["key"] for t in run_search(config).get_trials()]
+    resumed = [t.user_attrs["key"] for t in run_search(dataclasses.replace(config, trials=7)).get_trials()][4:]
+    assert first[0] == "base" and len(resumed) == 3
+    assert resumed != first[1:]  # the same seed alone would replay the first run's draws
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
