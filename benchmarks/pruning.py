@@ -34,15 +34,11 @@ from ge_nas.candidate import Candidate
 from ge_nas.data import make_synthetic_dataset
 from ge_nas.generate import generate
 from ge_nas.ranking import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.search import SearchConfig, run_search
+from ge_nas.search import SearchConfig, make_pruners, run_search
 from ge_nas.space import load_space
 from ge_nas.study import Objectives
 from ge_nas.ultralytics_bridge import ProxySettings, train_parent
 
-# How ge_nas.search.make_pruners configures "pareto": no pruning before 4 trials have
-# completed, nor at epoch 1. Used only to print the most this benchmark could save.
-PARETO_STARTUP_TRIALS = 4
-PARETO_WARMUP_EPOCHS = 1
 PRUNERS = ("none", "pareto")
 
 
@@ -102,7 +98,11 @@ def main() -> None:
     gain = volumes["none"] - baseline_volume
     gain_kept = (volumes["pareto"] - baseline_volume) / gain if gain > 0 else float("nan")
     pruned = sum(r["state"] == "pruned" for r in rows if r["pruner"] == "pareto")
-    at_most = max(0, args.trials - PARETO_STARTUP_TRIALS) * max(0, args.epochs - PARETO_WARMUP_EPOCHS - 1)
+    # How the search configures "pareto" for inherited proxies; used only to print the most it could save.
+    _, pareto = make_pruners("pareto", objectives, args.epochs, inherited=True)
+    assert pareto is not None
+    startup, warmup = pareto.n_startup_trials, pareto.n_warmup_epochs
+    at_most = max(0, args.trials - startup) * max(0, args.epochs - warmup - 1)
     print(f"\n{args.trials} trials each, {args.sampler} sampler, seed {args.seed}, {args.epochs} proxy epochs")
     print(f"epochs trained: {epochs['none']} without pruning, {epochs['pareto']} with ({pruned} trials pruned)")
     print(f"epochs saved       {saved:.3f}  (target >= 0.40)")
@@ -111,7 +111,7 @@ def main() -> None:
     print(f"trial time ratio   {seconds['pareto'] / seconds['none']:.3f}  (pruned / unpruned, sum of trial durations)")
     print(
         f"most these settings could save: {at_most / (args.trials * args.epochs):.3f} (the first "
-        f"{PARETO_STARTUP_TRIALS} trials train fully; a trial stops after epoch {PARETO_WARMUP_EPOCHS + 1} at the "
+        f"{startup} trials train fully; a trial stops after epoch {warmup + 1} at the "
         "earliest; reused architectures train in neither search)"
     )
     for line in lost_front_members(studies, objectives):

@@ -96,6 +96,14 @@ class ParetoPruner:
         self._margin = margin
         self._min_dominating = min_dominating
 
+    @property
+    def n_startup_trials(self) -> int:
+        return self._n_startup_trials
+
+    @property
+    def n_warmup_epochs(self) -> int:
+        return self._n_warmup_epochs
+
     def decide(
         self, epoch: int, accuracy: float, costs: Sequence[float], completed: Sequence[TrialHistory]
     ) -> PruneDecision | None:

@@ -43,7 +43,8 @@ import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
 
 from ge_nas.cost import COST_NAMES
@@ -143,6 +144,11 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     if backend == "postgresql":
         return {"connect_args": {"connect_timeout": 10}}
     return {}
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine on the study database with the storage's own lock and connect timeouts."""
+    return create_engine(url, **_engine_kwargs(url))
 
 
 def open_storage(url: str) -> RDBStorage:

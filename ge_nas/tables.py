@@ -22,7 +22,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,6 +45,7 @@ from sqlalchemy import (
     delete,
     insert,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ge_nas.candidate import BASELINE_KEY
@@ -56,7 +58,7 @@ from ge_nas.ranking import (
     reference_point,
     to_minimization,
 )
-from ge_nas.study import counted_trials, load_existing_study, open_existing_storage
+from ge_nas.study import counted_trials, load_existing_study, make_engine, open_existing_storage
 
 # Our tables live in their own MetaData, so creating them never touches Optuna's schema.
 METADATA = MetaData()
@@ -118,33 +120,58 @@ def refresh_tables(storage_url: str, study_name: str) -> None:
     """Rank the study's architectures and replace its rows in both tables, in one transaction.
 
     Idempotent: the rows depend on the stored trials only (``updated_at`` aside), so calling
-    it after every trial, twice, or on an old study just brings the tables up to date.
-    Ranking is O(n log n) for up to three objectives.
+    it twice, or on an old study, just brings the tables up to date. A search refreshes
+    after every trial through a :class:`TableWriter` instead, which does not re-read the study.
 
     Raises:
         InputError: no such database or study (the message lists the studies there).
     """
     storage = open_existing_storage(storage_url)
     try:
+        TableWriter(storage.engine).refresh(load_existing_study(storage, study_name))
+    finally:
+        storage.engine.dispose()
+
+
+class TableWriter:
+    """Keeps a study's ``ge_nas_*`` rows up to date, refresh after refresh, on one engine.
+
+    A study loaded from a URL reads through Optuna's cached storage, which after the first
+    read fetches only new and unfinished trials; so refreshing the search's own open study
+    costs the ranking (O(n log n)) and the table writes, not a re-read of every trial.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        METADATA.create_all(engine)
+
+    def refresh(self, study: optuna.Study) -> None:
+        """Rank ``study`` and replace its rows in both tables, in one transaction."""
         for attempt in range(_WRITE_ATTEMPTS):
-            study = load_existing_study(storage, study_name)
             rows = architecture_rows(study)
             summary = study_summary(study, rows)
             try:
-                METADATA.create_all(storage.engine)
-                with storage.engine.begin() as connection:
-                    connection.execute(delete(ARCHITECTURES).where(ARCHITECTURES.c.study_name == study_name))
+                with self.engine.begin() as connection:
+                    connection.execute(delete(ARCHITECTURES).where(ARCHITECTURES.c.study_name == study.study_name))
                     if rows:
                         connection.execute(insert(ARCHITECTURES), rows)
-                    connection.execute(delete(STUDIES).where(STUDIES.c.study_name == study_name))
+                    connection.execute(delete(STUDIES).where(STUDIES.c.study_name == study.study_name))
                     connection.execute(insert(STUDIES), [summary])
                 return
             except IntegrityError:
                 # Another worker inserted between our delete and insert; rank its newer trials too.
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
+
+
+@contextmanager
+def table_writer(storage_url: str) -> Iterator[TableWriter]:
+    """A :class:`TableWriter` on its own engine, disposed of afterwards."""
+    engine = make_engine(storage_url)
+    try:
+        yield TableWriter(engine)
     finally:
-        storage.engine.dispose()
+        engine.dispose()
 
 
 def objective_names(study: optuna.Study) -> list[str]:

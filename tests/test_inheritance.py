@@ -21,11 +21,13 @@ from ge_nas.search import SearchConfig, file_sha256, run_search
 from ge_nas.space import load_space
 from ge_nas.study import Objectives
 from ge_nas.ultralytics_bridge import (
+    NEW_UNIT_LR_FACTOR,
     Inheritance,
     ProxySettings,
     build_model,
     inherit_weights,
     load_parent_state,
+    speed_up_new_units,
     train_parent,
 )
 
@@ -73,6 +75,43 @@ def test_new_ge_units_start_with_an_almost_open_gate(parent_checkpoint: Path) ->
     units = [m.eval() for m in model.modules() if isinstance(m, GatherExcite)]
     x = torch.randn(1, units[0].channels, 8, 8)
     assert torch.allclose(units[0](x), x * torch.sigmoid(torch.tensor(3.0)))
+
+
+def test_new_ge_units_train_ten_times_faster_than_the_inherited_weights() -> None:
+    generated = generate(
+        load_space("yolov8n_ge"), Candidate.of({9: Placement("theta-plus", 4), 12: Placement("theta", 2, "inside")})
+    )
+    model = build_model(generated.model)
+    # Ultralytics' three parameter groups: decayed weights, normalisation weights, biases.
+    weights, norms, biases = [], [], []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            is_norm = isinstance(module, torch.nn.BatchNorm2d)
+            (biases if name == "bias" else norms if is_norm else weights).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": weights, "weight_decay": 5e-4, "param_group": "weight"},
+            {"params": norms, "weight_decay": 0.0, "param_group": "bn"},
+            {"params": biases, "weight_decay": 0.0, "param_group": "bias"},
+        ],
+        lr=2e-4,
+    )
+    unit_params = {id(p) for m in model.modules() if isinstance(m, GatherExcite) for p in m.parameters()}
+
+    moved = speed_up_new_units(optimizer, model, NEW_UNIT_LR_FACTOR)
+
+    assert moved == len(unit_params) > 0
+    placed = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    assert sorted(placed) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
+    for group in optimizer.param_groups:
+        fast = {id(p) in unit_params for p in group["params"]}
+        assert fast in ({True}, {False})
+        assert group["lr"] == pytest.approx(2e-4 * (NEW_UNIT_LR_FACTOR if True in fast else 1))
+    assert {(g["param_group"], g["weight_decay"]) for g in optimizer.param_groups} == {
+        ("weight", 5e-4),
+        ("bn", 0.0),
+        ("bias", 0.0),
+    }
 
 
 def test_search_inherits_from_a_parent_it_trains_once_and_reuses_on_resume(tiny_dataset: Path, tmp_path: Path) -> None:

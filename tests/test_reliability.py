@@ -100,7 +100,7 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, t
     command = [
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
         "--study", "killed", "--storage", f"sqlite:///{db}", "--epochs", "2", "--imgsz", "64", "--batch", "8",
-        "--sampler", "random", "--pruner", "none",
+        "--sampler", "grid", "--pruner", "none",  # grid: no architecture twice, so trial 2 trains
     ]  # fmt: skip
     assert subprocess.run([*command, "--trials", "2"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
     process = subprocess.Popen(
