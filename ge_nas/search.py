@@ -53,6 +53,7 @@ from ge_nas.ultralytics_bridge import (
     ProxySettings,
     build_model,
     cuda_device_count,
+    fine_tune_recipe,
     load_parent_state,
     train_parent,
     train_proxy,
@@ -138,6 +139,7 @@ class SearchConfig:
             "proxy": {k: v for k, v in vars(self.proxy).items() if k not in ("device", "workers")},
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
+            "fine_tune": fine_tune_recipe() if self.inherits else None,
         }
 
     @property

@@ -347,6 +347,12 @@ FINE_TUNE: dict[str, Any] = {"optimizer": "AdamW", "lr0": 2e-4, "warmup_epochs":
 NEW_UNIT_LR_FACTOR = 10.0
 
 
+def fine_tune_recipe() -> str:
+    """How inherited proxies train, in one line; a study stores it, so proxies of another recipe never mix."""
+    settings = " ".join(f"{k}={v}" for k, v in FINE_TUNE.items())
+    return f"{settings} nbs=batch new_units_lr_x{NEW_UNIT_LR_FACTOR:g}"
+
+
 @dataclass(frozen=True)
 class ProxySettings:
     """How a short proxy run trains: the same for every candidate of a study."""
@@ -487,7 +493,9 @@ def train_proxy(
     with quiet(verbose), _no_font_download():
         args = _train_args(model_yaml, data_yaml, settings, workdir, verbose)
         if inheritance is not None:
-            args.update(FINE_TUNE)
+            # A step per batch: Ultralytics accumulates batches up to a nominal 64 images, which
+            # leaves a proxy of a few epochs on a small dataset only a handful of optimizer steps.
+            args.update({**FINE_TUNE, "nbs": settings.batch})
         trainer = _ProxyTrainer(overrides=args)
         trainer.inheritance = inheritance
         trainer.add_callback("on_fit_epoch_end", record)
