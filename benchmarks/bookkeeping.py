@@ -271,7 +271,7 @@ def show_growth(rows: list[dict[str, Any]], sizes: list[int], with_dashboard: bo
         for step in STEPS:
             times = {r["trials"]: r["seconds"] for r in rows if r["step"] == step}
             if small in times and large in times:
-                print(f"  {step:<9} {times[large] / times[small]:6.1f}x")
+                print(f"  {step:<14} {times[large] / times[small]:6.1f}x")
     for step in ("refresh", "dashboard"):
         times = {r["trials"]: r["seconds"] for r in rows if r["step"] == step}
         if 1000 in times:

@@ -381,11 +381,12 @@ def make_pruners(
     """Optuna's pruner (single objective) and/or ours (any number of objectives) for ``--pruner``.
 
     ``inherited``: candidates start from a trained parent's weights. Then every proxy starts
-    where the baseline's does, and its first epoch already ranks architectures (Spearman 0.71
-    with the final proxy accuracy, measured in benchmarks/RESULTS.md), so pruning may start
-    after epoch 1, against the baseline and one more completed trial, with a finer margin.
-    From scratch, early accuracies are noisy and often all 0: pruning waits an epoch and for
-    4 completed trials, and needs a 0.01 lead. The Python API may pass a configured pruner.
+    near where the baseline's does and its first epoch is already informative, so pruning
+    may start after epoch 1, against the baseline and one more completed trial. New GE units
+    cost a candidate up to about 0.007 mAP at epoch 1 that it can more than win back (see
+    benchmarks/RESULTS.md, pruning), so a 0.01 lead is still required. From scratch, early
+    accuracies are noisy and often all 0: pruning waits an epoch and for 4 completed trials.
+    The Python API may pass a configured pruner.
     """
     if isinstance(name, ParetoPruner):
         return optuna.pruners.NopPruner(), name
@@ -406,7 +407,7 @@ def make_pruners(
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1)), None
     if name == "pareto":
         if inherited:
-            return optuna.pruners.NopPruner(), ParetoPruner(n_startup_trials=2, n_warmup_epochs=0, margin=0.005)
+            return optuna.pruners.NopPruner(), ParetoPruner(n_startup_trials=2, n_warmup_epochs=0, margin=0.01)
         return optuna.pruners.NopPruner(), ParetoPruner(n_startup_trials=4, n_warmup_epochs=1, margin=0.01)
     if name == "none":
         return optuna.pruners.NopPruner(), None
