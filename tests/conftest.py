@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic dataset made once per test session."""
+"""Shared fixtures: a tiny synthetic dataset and a real search on it, made once per test session."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from ge_nas.data import make_synthetic_dataset
+from ge_nas.search import SearchConfig, run_search
+from ge_nas.space import load_space
+from ge_nas.study import Objectives
+from ge_nas.ultralytics_bridge import ProxySettings
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -24,6 +28,37 @@ ASSETS = Path(__file__).parent / "assets"
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A handful of 64 px images: enough for Ultralytics to train and validate one epoch."""
     return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=16, n_val=8, imgsz=64)
+
+
+TINY_STUDY = "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite file of a real 4-trial search over 3 architectures (the SPPF with no GE, θ− or θ).
+
+    With seed 0 the random sampler draws all three and then the baseline again, so one
+    trial reuses a result; θ− costs no GFLOPs, so it ties with the baseline on front 1.
+    The search refreshed its ge_nas_* tables itself. Tests only read it.
+    """
+    folder = tmp_path_factory.mktemp("tiny-search")
+    space = folder / "space.yaml"
+    space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
+    db = folder / "study.db"
+    run_search(
+        SearchConfig(
+            space=load_space(space),
+            data_yaml=tiny_dataset,
+            objectives=Objectives("map50-95", ("gflops",)),
+            proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
+            trials=4,
+            study_name=TINY_STUDY,
+            storage_url=f"sqlite:///{db}",
+            workdir=folder / "work",
+            sampler="random",
+        )
+    )
+    return db
 
 
 @pytest.fixture(scope="session")

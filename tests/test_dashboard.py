@@ -25,10 +25,7 @@ from ge_nas.dashboard import FIGURES, dashboard_html, write_dashboard
 from ge_nas.dashboard_server import DashboardServer
 from ge_nas.errors import InputError
 from ge_nas.layers.gather_excite import EXTENTS, VARIANTS
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from tests.conftest import TINY_STUDY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -172,24 +169,10 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def real_study(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, str]:
-    """A real 4-trial search (one insertion point, 3 architectures, so one is reused), and its storage URL."""
-    folder = tmp_path_factory.mktemp("real")
-    space = folder / "space.yaml"
-    space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
-    url = f"sqlite:///{folder / 'tiny.db'}"
-    config = SearchConfig(
-        space=load_space(space),
-        data_yaml=tiny_dataset,
-        objectives=Objectives("map50-95", ("gflops",)),
-        proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
-        trials=4,
-        study_name="tiny",
-        storage_url=url,
-        workdir=folder / "work",
-        sampler="random",
-    )
-    return run_search(config), url
+def real_study(tiny_search: Path) -> tuple[optuna.Study, str]:
+    """The shared real search (tests/conftest.py: 4 trials, 3 architectures, one reused), and its URL."""
+    url = f"sqlite:///{tiny_search}"
+    return optuna.load_study(study_name=TINY_STUDY, storage=url), url
 
 
 @pytest.fixture(scope="module")

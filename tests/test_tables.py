@@ -14,41 +14,11 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from ge_nas.errors import InputError
 from ge_nas.ranking import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives, safe_url
+from ge_nas.study import safe_url
 from ge_nas.tables import refresh_tables
-from ge_nas.ultralytics_bridge import ProxySettings
+from tests.conftest import TINY_STUDY
 
-STUDY = "tables"
 OUR_TABLES = {"ge_nas_architectures", "ge_nas_studies"}
-
-
-@pytest.fixture(scope="module")
-def study_db(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real 4-trial search over 3 architectures (the SPPF with no GE, θ− or θ), tables refreshed.
-
-    With seed 0 the random sampler draws all three and then the baseline again, so one
-    trial reuses a result; θ− costs no GFLOPs, so it ties with the baseline on front 1.
-    """
-    folder = tmp_path_factory.mktemp("tables")
-    space = folder / "space.yaml"
-    space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
-    db = folder / "study.db"
-    config = SearchConfig(
-        space=load_space(space),
-        data_yaml=tiny_dataset,
-        objectives=Objectives("map50-95", ("gflops",)),
-        proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
-        trials=4,
-        study_name=STUDY,
-        storage_url=f"sqlite:///{db}",
-        workdir=folder / "work",
-        sampler="random",
-    )
-    run_search(config)
-    refresh_tables(f"sqlite:///{db}", STUDY)
-    return db
 
 
 def query(db: Path, sql: str, *parameters: object) -> list[sqlite3.Row]:
@@ -88,41 +58,41 @@ def hand_built(db: Path, trials: list[FrozenTrial], name: str = "hand") -> str:
     return url
 
 
-def test_each_architecture_has_one_row_however_often_it_was_drawn(study_db: Path) -> None:
-    trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{study_db}").get_trials()
+def test_each_architecture_has_one_row_however_often_it_was_drawn(tiny_search: Path) -> None:
+    trials = optuna.load_study(study_name=TINY_STUDY, storage=f"sqlite:///{tiny_search}").get_trials()
     first_evaluations = [t.number for t in trials if "reused_from" not in t.user_attrs]
     assert len(first_evaluations) < len(trials)  # 4 trials, 3 architectures: one was reused
 
-    rows = query(study_db, "select trial_number, key from ge_nas_architectures order by trial_number")
+    rows = query(tiny_search, "select trial_number, key from ge_nas_architectures order by trial_number")
     assert [row["trial_number"] for row in rows] == first_evaluations
     assert len({row["key"] for row in rows}) == len(rows)
 
 
-def test_fronts_in_the_table_are_the_non_dominated_ranks_of_the_trials(study_db: Path) -> None:
-    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{study_db}")
+def test_fronts_in_the_table_are_the_non_dominated_ranks_of_the_trials(tiny_search: Path) -> None:
+    study = optuna.load_study(study_name=TINY_STUDY, storage=f"sqlite:///{tiny_search}")
     ranked = [t for t in study.get_trials() if "reused_from" not in t.user_attrs]
     directions = [d.name.lower() for d in study.directions]
     expected = nondominated_fronts(to_minimization(np.array([t.values for t in ranked]), directions))
 
-    rows = query(study_db, "select trial_number, front from ge_nas_architectures order by trial_number")
+    rows = query(tiny_search, "select trial_number, front from ge_nas_architectures order by trial_number")
     assert [(row["trial_number"], row["front"]) for row in rows] == list(
         zip([t.number for t in ranked], expected.tolist(), strict=True)
     )
     assert max(row["front"] for row in rows) == 2  # θ costs GFLOPs and gains nothing in one epoch
 
 
-def test_baseline_is_flagged_and_every_gain_is_measured_against_it(study_db: Path) -> None:
-    rows = query(study_db, "select key, accuracy, gain_over_baseline, is_baseline from ge_nas_architectures")
+def test_baseline_is_flagged_and_every_gain_is_measured_against_it(tiny_search: Path) -> None:
+    rows = query(tiny_search, "select key, accuracy, gain_over_baseline, is_baseline from ge_nas_architectures")
     (baseline,) = [row for row in rows if row["is_baseline"]]
     assert baseline["key"] == "base"
     for row in rows:
         assert row["gain_over_baseline"] == pytest.approx(row["accuracy"] - baseline["accuracy"])
 
 
-def test_study_row_records_front_size_knee_and_hypervolume(study_db: Path) -> None:
-    (summary,) = query(study_db, "select * from ge_nas_studies where study_name = ?", STUDY)
-    rows = query(study_db, "select * from ge_nas_architectures where study_name = ?", STUDY)
-    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{study_db}")
+def test_study_row_records_front_size_knee_and_hypervolume(tiny_search: Path) -> None:
+    (summary,) = query(tiny_search, "select * from ge_nas_studies where study_name = ?", TINY_STUDY)
+    rows = query(tiny_search, "select * from ge_nas_architectures where study_name = ?", TINY_STUDY)
+    study = optuna.load_study(study_name=TINY_STUDY, storage=f"sqlite:///{tiny_search}")
     values = {t.number: t.values for t in study.get_trials()}
     points = to_minimization(np.array([values[row["trial_number"]] for row in rows]), ["maximize", "minimize"])
     (baseline,) = to_minimization(np.array([values[summary["baseline_trial"]]]), ["maximize", "minimize"])
@@ -135,31 +105,31 @@ def test_study_row_records_front_size_knee_and_hypervolume(study_db: Path) -> No
     assert (summary["proxy_epochs"], summary["proxy_imgsz"]) == (1, 64)
 
 
-def test_refreshing_again_rewrites_the_same_rows(study_db: Path) -> None:
-    before = query(study_db, "select * from ge_nas_architectures order by trial_number")
-    refresh_tables(f"sqlite:///{study_db}", STUDY)
-    after = query(study_db, "select * from ge_nas_architectures order by trial_number")
+def test_refreshing_again_rewrites_the_same_rows(tiny_search: Path) -> None:
+    before = query(tiny_search, "select * from ge_nas_architectures order by trial_number")
+    refresh_tables(f"sqlite:///{tiny_search}", TINY_STUDY)
+    after = query(tiny_search, "select * from ge_nas_architectures order by trial_number")
     assert [tuple(row) for row in after] == [tuple(row) for row in before]
-    assert len(query(study_db, "select * from ge_nas_studies")) == 1
+    assert len(query(tiny_search, "select * from ge_nas_studies")) == 1
 
 
-def test_optuna_still_reads_the_study_and_only_our_two_tables_were_added(study_db: Path, tmp_path: Path) -> None:
+def test_optuna_still_reads_the_study_and_only_our_two_tables_were_added(tiny_search: Path, tmp_path: Path) -> None:
     RDBStorage(f"sqlite:///{tmp_path / 'plain.db'}")  # Optuna's own schema, for comparison
     plain = {row["name"] for row in query(tmp_path / "plain.db", "select name from sqlite_master where type='table'")}
-    ours = {row["name"] for row in query(study_db, "select name from sqlite_master where type='table'")}
+    ours = {row["name"] for row in query(tiny_search, "select name from sqlite_master where type='table'")}
     assert ours == plain | OUR_TABLES
 
-    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{study_db}")
+    study = optuna.load_study(study_name=TINY_STUDY, storage=f"sqlite:///{tiny_search}")
     assert len(study.get_trials()) == 4
     assert study.best_trials
 
 
-def test_plain_sqlite3_answers_what_is_on_the_front(study_db: Path) -> None:
+def test_plain_sqlite3_answers_what_is_on_the_front(tiny_search: Path) -> None:
     front = query(
-        study_db,
+        tiny_search,
         "select trial_number, code, accuracy, gflops from ge_nas_architectures "
         "where study_name = ? and front = 1 order by gflops, trial_number",
-        STUDY,
+        TINY_STUDY,
     )
     assert [row["code"] for row in front] == ["base", "9mg"]  # θ− adds no GFLOPs: a tie with the baseline
 
@@ -206,14 +176,14 @@ def test_front_ends_are_infinitely_crowded_and_the_knee_bulges(tmp_path: Path) -
     assert [bool(row["is_knee"]) for row in rows] == [False, True, False, False]
 
 
-def test_unknown_study_is_an_input_error_naming_the_studies_there(study_db: Path) -> None:
-    with pytest.raises(InputError, match=rf"study 'nope' not found in sqlite:///.*; studies there: {STUDY}$"):
-        refresh_tables(f"sqlite:///{study_db}", "nope")
+def test_unknown_study_is_an_input_error_naming_the_studies_there(tiny_search: Path) -> None:
+    with pytest.raises(InputError, match=rf"study 'nope' not found in sqlite:///.*; studies there: {TINY_STUDY}$"):
+        refresh_tables(f"sqlite:///{tiny_search}", "nope")
 
 
 def test_a_missing_database_is_an_input_error_and_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
-        refresh_tables(f"sqlite:///{tmp_path / 'typo.db'}", STUDY)
+        refresh_tables(f"sqlite:///{tmp_path / 'typo.db'}", TINY_STUDY)
     assert not (tmp_path / "typo.db").exists()
 
 
@@ -221,7 +191,7 @@ def test_a_database_that_is_not_an_optuna_storage_is_an_input_error(tmp_path: Pa
     with sqlite3.connect(tmp_path / "other.db") as connection:
         connection.execute("create table notes (text)")
     with pytest.raises(InputError, match=r"cannot read Optuna studies there \(no such table: version_info\)"):
-        refresh_tables(f"sqlite:///{tmp_path / 'other.db'}", STUDY)
+        refresh_tables(f"sqlite:///{tmp_path / 'other.db'}", TINY_STUDY)
 
 
 def test_a_storage_password_is_never_shown() -> None:
