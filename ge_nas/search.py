@@ -218,17 +218,12 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
 def _open(config: SearchConfig) -> optuna.Study:
     optuna_pruner, _ = make_pruners(config.pruner, config.objectives, config.proxy.epochs, config.inherits)
     study = open_study(
-        open_storage(config.storage_url),
-        config.study_name,
-        config.objectives,
-        config.comparable_settings(),
-        sampler=make_sampler(config.sampler, config.seed, constrained=bool(config.constraints)),
-        pruner=optuna_pruner,
+        open_storage(config.storage_url), config.study_name, config.objectives, config.comparable_settings()
     )
     started = len(study.get_trials(deepcopy=False))
-    if started:
-        seed = run_seed(config.seed, started)
-        study.sampler = make_sampler(config.sampler, seed, constrained=bool(config.constraints))
+    seed = run_seed(config.seed, started) if started else config.seed
+    study.sampler = make_sampler(config.sampler, seed, constrained=bool(config.constraints))
+    study.pruner = optuna_pruner
     return study
 
 

@@ -239,25 +239,22 @@ def open_study(
     name: str,
     objectives: Objectives,
     settings: dict[str, Any],
-    sampler: optuna.samplers.BaseSampler | None = None,
-    pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
     """Create the study, or resume it if its settings match; refuse a different search under one name.
 
     ``settings`` are what makes results comparable (space fingerprint, proxy settings,
-    constraints); they are stored on a new study and compared on resume.
+    constraints); they are stored on a new study and compared on resume. The caller sets
+    the study's sampler and pruner: a resumed run seeds its sampler by the trials stored.
     """
     settings = {**settings, "objectives": objectives.names}
     existing = {s.study_name for s in storage.get_all_studies()}
     if name not in existing:
         try:
-            study = optuna.create_study(
-                study_name=name, storage=storage, directions=objectives.directions, sampler=sampler, pruner=pruner
-            )
+            study = optuna.create_study(study_name=name, storage=storage, directions=objectives.directions)
             return _adopt(study, settings, objectives)
         except optuna.exceptions.DuplicatedStudyError:
             pass  # another worker created it a moment ago: resume it like any existing study
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    study = optuna.load_study(study_name=name, storage=storage)
     if "settings" not in study.user_attrs:
         if study.get_trials(deepcopy=False) or len(study.directions) != len(objectives.directions):
             raise InputError(f"study {name!r} was not made by ge-nas search; choose another --study name")
