@@ -5,6 +5,10 @@ noisy background, written in Ultralytics YOLO format: ``images/{train,val}``,
 ``labels/{train,val}`` and a ``data.yaml``. Generation is deterministic for given
 arguments; an existing dataset made with the same arguments is reused as it is.
 
+The output folder is never a place to lose data: a dataset is written into a new or
+empty folder, or replaces one that ge-nas made itself (it carries ge-nas's manifest and
+nothing else at its top level). Any other folder, or a file, is refused.
+
 Example:
     >>> from pathlib import Path
     >>> import tempfile
@@ -25,10 +29,16 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
+from ge_nas.errors import InputError
+
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle")
 # One base colour per class (RGB); each object gets it with some jitter.
 _CLASS_COLOURS = np.array([(230, 60, 50), (60, 200, 70), (60, 90, 235)], dtype=np.int16)
 _MANIFEST = "ge_nas_dataset.json"
+# What a generated dataset holds at its top level; Ultralytics adds its label caches under labels/.
+_OWN_ENTRIES = frozenset({"images", "labels", "data.yaml", _MANIFEST})
+# Where a generation in progress writes, inside the output folder; left over only if killed.
+_STAGING_PREFIX = ".ge-nas-staging-"
 
 
 @dataclass(frozen=True)
@@ -62,18 +72,78 @@ def make_synthetic_dataset(
         raise ValueError("synthetic dataset needs n_train, n_val, max_objects >= 1 and imgsz >= 32")
     root = Path(root) if root is not None else default_dataset_dir(spec)
     manifest = root / _MANIFEST
-    if manifest.is_file() and json.loads(manifest.read_text()) == asdict(spec):
+    if manifest.is_file() and _read_manifest(manifest) == asdict(spec):
         return root / "data.yaml"
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and move it in at the end: an interrupted generation
-    # never leaves a half-written dataset that looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", n_train), ("val", n_val)):
+    replace = _check_output(root)
+    # Build inside the target folder and move the files up at the end, the manifest last: an
+    # interrupted generation never leaves a dataset that looks complete, and nothing is
+    # written outside the folder the user named.
+    root.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=root))
+    try:
+        _write(staging, root, spec)
+        if replace:  # an older dataset of ours: remove its files only, the manifest first
+            (root / _MANIFEST).unlink()
+            for name in sorted(_OWN_ENTRIES - {_MANIFEST}):
+                old = root / name
+                if old.is_dir():
+                    shutil.rmtree(old)
+                elif old.exists():
+                    old.unlink()
+        for entry in sorted(staging.iterdir(), key=lambda p: p.name == _MANIFEST):
+            entry.rename(root / entry.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root / "data.yaml"
+
+
+def _check_output(root: Path) -> bool:
+    """Whether ``root`` holds an older dataset of ours to replace; refuse what is not ours to touch.
+
+    Returns False for a new or empty folder (written into as it is).
+
+    Raises:
+        InputError: ``root`` is a file, sits under a file, or holds anything ge-nas did not make.
+    """
+    if root.exists() and not root.is_dir():
+        raise InputError(f"dataset folder {root} is a file; give -o a new or empty folder")
+    for parent in root.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"dataset folder {root}: {parent} is a file; give -o a new or empty folder")
+            break
+    if not root.exists():
+        try:
+            root.mkdir(parents=True)
+        except OSError as error:
+            raise InputError(f"cannot create the dataset folder {root}: {error.strerror}; choose another -o") from None
+        return False
+    entries = {p.name for p in root.iterdir() if not p.name.startswith(_STAGING_PREFIX)}
+    if not entries:
+        return False
+    foreign = sorted(entries - _OWN_ENTRIES)
+    if (root / _MANIFEST).is_file() and not foreign:
+        return True
+    shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    reason = f"holds files ge-nas did not make ({shown})" if foreign else "was not made by ge-nas"
+    raise InputError(f"dataset folder {root} {reason}; give -o a new or empty folder, nothing was changed")
+
+
+def _read_manifest(manifest: Path) -> object:
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write(staging: Path, root: Path, spec: SyntheticSpec) -> None:
+    """Draw every image and label of ``spec`` into ``staging``; ``data.yaml`` points at ``root``."""
+    rng = np.random.default_rng(spec.seed)
+    for split, count in (("train", spec.n_train), ("val", spec.n_val)):
         (staging / "images" / split).mkdir(parents=True)
         (staging / "labels" / split).mkdir(parents=True)
         for i in range(count):
-            image, labels = _draw_image(rng, imgsz, max_objects)
+            image, labels = _draw_image(rng, spec.imgsz, spec.max_objects)
             image.save(staging / "images" / split / f"{i:05d}.png")
             (staging / "labels" / split / f"{i:05d}.txt").write_text("".join(labels))
     data = {
@@ -84,10 +154,6 @@ def make_synthetic_dataset(
     }
     (staging / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (staging / _MANIFEST).write_text(json.dumps(asdict(spec)))
-    if root.exists():
-        shutil.rmtree(root)
-    staging.rename(root)
-    return root / "data.yaml"
 
 
 def _draw_image(rng: np.random.Generator, imgsz: int, max_objects: int) -> tuple[Image.Image, list[str]]:
