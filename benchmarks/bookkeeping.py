@@ -50,10 +50,10 @@ from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState, create_trial
 from report import write_table
 
-from ge_nas.ranking import crowding_distance, hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.space import SearchSpace, load_space
-from ge_nas.study import make_engine
-from ge_nas.tables import TableWriter, refresh_tables
+from ge_nas.ranking.pareto import crowding_distance, hypervolume, nondominated_fronts, reference_point, to_minimization
+from ge_nas.ranking.tables import TableWriter, refresh_tables
+from ge_nas.space.search_space import SearchSpace, load_space
+from ge_nas.storage.database import make_engine
 
 OBJECTIVES = ("map50-95", "gflops")
 DIRECTIONS = ("maximize", "minimize")

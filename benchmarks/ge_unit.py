@@ -45,12 +45,13 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 import ge_nas  # noqa: F401  (registers the GE layers)
-from ge_nas.candidate import Candidate, Placement
-from ge_nas.cost import measure_cost
-from ge_nas.generate import generate
-from ge_nas.layers import GLOBAL_EXTENT, VARIANTS, GatherExcite
-from ge_nas.space import load_space
-from ge_nas.ultralytics_bridge import build_model
+from ge_nas.layers.choices import GLOBAL_EXTENT, VARIANTS
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.space.candidate import Candidate, Placement
+from ge_nas.space.model_yaml import generate_model_yaml
+from ge_nas.space.search_space import load_space
+from ge_nas.yolo.costs import measure_cost
+from ge_nas.yolo.model_files import build_model
 
 # (channels, map side): what yolov8n's P3, P4 and P5 outputs hold for a 640 px image.
 DETECTOR_MAPS = ((64, 80), (128, 40), (256, 20))
@@ -255,7 +256,7 @@ def time_pair(
 def time_in_model(args: argparse.Namespace, limit_points: int | None) -> list[dict[str, Any]]:
     """Part 2: the latency ratio over yolov8n of one GE unit after each insertion point."""
     space = load_space(args.space)
-    baseline = build_model(generate(space, Candidate.baseline()).model)
+    baseline = build_model(generate_model_yaml(space, Candidate.baseline()).model)
     rows = []
     print(f"one GE unit in {space.base_name} at {args.imgsz} px, batch 1: latency / baseline's")
     labels = [f"{v} e{e}" for v in VARIANTS for e in MODEL_EXTENTS]
@@ -265,7 +266,7 @@ def time_in_model(args: argparse.Namespace, limit_points: int | None) -> list[di
         for variant in VARIANTS:
             for extent in MODEL_EXTENTS:
                 candidate = Candidate.of({point.index: Placement(variant, extent, "after")})
-                model = build_model(generate(space, candidate).model)
+                model = build_model(generate_model_yaml(space, candidate).model)
                 cost = measure_cost(model, baseline, args.imgsz, "cpu", rounds=args.latency_rounds)
                 rows.append(
                     {

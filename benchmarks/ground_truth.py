@@ -24,12 +24,11 @@ import optuna
 from optuna.trial import TrialState
 from report import write_table
 
-from ge_nas.data import make_synthetic_dataset
-from ge_nas.ranking import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.ranking.pareto import hypervolume, nondominated_fronts, reference_point, to_minimization
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.runner import run_search
+from ge_nas.space.search_space import load_space
 
 # Columns of the table; objective names are column names, so a lookup needs no mapping.
 FIELDS = ("key", "code", "units", "map50-95", "map50", "gflops", "params", "latency", "latency_ratio", "train_s")

@@ -66,16 +66,16 @@ def main() -> None:
 
 def compare(args: argparse.Namespace) -> None:
     """Write the candidate's YAML and the dataset once, then alternate A and B subprocesses."""
-    from ge_nas.candidate import Candidate
-    from ge_nas.data import make_synthetic_dataset
-    from ge_nas.generate import generate
-    from ge_nas.space import load_space
+    from ge_nas.data.synthetic import make_synthetic_dataset
+    from ge_nas.space.candidate import Candidate
+    from ge_nas.space.model_yaml import generate_model_yaml
+    from ge_nas.space.search_space import load_space
 
     space = load_space(args.space)
     candidate = space.sample(random.Random(args.candidate_seed))
     work = Path(tempfile.mkdtemp(prefix="ge-nas-overhead-"))
-    model_yaml = generate(space, candidate).write(work / "model.yaml")
-    generate(space, Candidate.baseline()).write(work / "baseline.yaml")
+    model_yaml = generate_model_yaml(space, candidate).write(work / "model.yaml")
+    generate_model_yaml(space, Candidate.baseline()).write(work / "baseline.yaml")
     data = make_synthetic_dataset(
         work / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, seed=args.seed
     )
@@ -151,8 +151,10 @@ def run_once(args: argparse.Namespace) -> dict[str, float]:
     from ultralytics import YOLO
 
     import ge_nas  # noqa: F401  (registers the GE layers, so Ultralytics can read the YAML)
-    from ge_nas.cost import measure_cost
-    from ge_nas.ultralytics_bridge import ProxySettings, build_model, train_proxy
+    from ge_nas.search.config import ProxySettings
+    from ge_nas.yolo.costs import measure_cost
+    from ge_nas.yolo.model_files import build_model
+    from ge_nas.yolo.training import train_proxy
 
     cost_s = 0.0
     if args.run == "ge-nas":

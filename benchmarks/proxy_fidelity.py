@@ -28,12 +28,14 @@ from datetime import date
 from pathlib import Path
 
 import ge_nas  # noqa: F401  (registers the GE layers)
-from ge_nas.candidate import Candidate
-from ge_nas.data import make_synthetic_dataset
-from ge_nas.fidelity import rank_correlation
-from ge_nas.generate import generate
-from ge_nas.space import load_space
-from ge_nas.ultralytics_bridge import Inheritance, ProxySettings, load_parent_state, train_parent, train_proxy
+from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.search.config import ProxySettings
+from ge_nas.search.retraining import rank_correlation
+from ge_nas.space.candidate import Candidate
+from ge_nas.space.model_yaml import generate_model_yaml
+from ge_nas.space.search_space import load_space
+from ge_nas.yolo.inheritance import Inheritance, load_parent_state
+from ge_nas.yolo.training import train_parent, train_proxy
 
 
 def main() -> None:
@@ -65,14 +67,14 @@ def main() -> None:
     long_settings = ProxySettings(epochs=args.long_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
 
     start = time.perf_counter()
-    base_yaml = generate(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
+    base_yaml = generate_model_yaml(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
     parent = load_parent_state(train_parent(base_yaml, data, settings, args.parent_epochs, work / "parent"))
     seconds = {"scratch": 0.0, "inherited": time.perf_counter() - start, "long": 0.0}
 
     reused = _reused_columns(args.reuse, _settings_line(args)) if args.reuse else {}
     rows = []
     for n, candidate in enumerate(candidates):
-        generated = generate(space, candidate)
+        generated = generate_model_yaml(space, candidate)
         model_yaml = generated.write(work / f"arch-{n:03d}" / "model.yaml")
         row = {"key": candidate.key, "code": candidate.code}
         for name, proxy, inheritance in (

@@ -30,14 +30,15 @@ import optuna
 from optuna.trial import TrialState
 from report import write_table
 
-from ge_nas.candidate import Candidate
-from ge_nas.data import make_synthetic_dataset
-from ge_nas.generate import generate
-from ge_nas.ranking import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.search import SearchConfig, make_pruners, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings, train_parent
+from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.ranking.pareto import hypervolume, nondominated_fronts, reference_point, to_minimization
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.pruning import ParetoPruning, make_pruner
+from ge_nas.search.runner import run_search
+from ge_nas.space.candidate import Candidate
+from ge_nas.space.model_yaml import generate_model_yaml
+from ge_nas.space.search_space import load_space
+from ge_nas.yolo.training import train_parent
 
 PRUNERS = ("none", "pareto")
 
@@ -68,7 +69,7 @@ def main() -> None:
     parent = args.weights
     if parent is None:
         print(f"training the shared parent for {args.parent_epochs} epochs")
-        base_yaml = generate(space, Candidate.baseline()).write(workdir / "parent" / "model.yaml")
+        base_yaml = generate_model_yaml(space, Candidate.baseline()).write(workdir / "parent" / "model.yaml")
         parent = train_parent(base_yaml, data, proxy, args.parent_epochs, workdir / "parent")
 
     studies: dict[str, optuna.Study] = {}
@@ -99,8 +100,9 @@ def main() -> None:
     gain_kept = (volumes["pareto"] - baseline_volume) / gain if gain > 0 else float("nan")
     pruned = sum(r["state"] == "pruned" for r in rows if r["pruner"] == "pareto")
     # How the search configures "pareto" for inherited proxies; used only to print the most it could save.
-    _, pareto = make_pruners("pareto", objectives, args.epochs, inherited=True)
-    assert pareto is not None
+    pruning = make_pruner("pareto", objectives, args.epochs, inherited=True)
+    assert isinstance(pruning, ParetoPruning)
+    pareto = pruning.pruner
     startup, warmup = pareto.n_startup_trials, pareto.n_warmup_epochs
     at_most = max(0, args.trials - startup) * max(0, args.epochs - warmup - 1)
     print(f"\n{args.trials} trials each, {args.sampler} sampler, seed {args.seed}, {args.epochs} proxy epochs")

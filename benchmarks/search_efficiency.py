@@ -38,11 +38,11 @@ import optuna
 from optuna.trial import Trial
 from report import write_table
 
-from ge_nas.candidate import BASELINE_KEY
-from ge_nas.ranking import hypervolume, reference_point, to_minimization
-from ge_nas.search import SAMPLERS, baseline_params, make_sampler, suggest_candidate
-from ge_nas.space import SearchSpace, load_space
-from ge_nas.study import Objectives
+from ge_nas.ranking.pareto import hypervolume, reference_point, to_minimization
+from ge_nas.search.config import SAMPLERS, Objectives
+from ge_nas.search.sampling import baseline_params, make_sampler, suggest_candidate
+from ge_nas.space.candidate import BASELINE_KEY
+from ge_nas.space.search_space import SearchSpace, load_space
 
 BUDGET_SHARES = (0.25, 0.5, 1.0)
 TARGET = 0.95

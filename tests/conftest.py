@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ge_nas.data import make_synthetic_dataset
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.runner import run_search
+from ge_nas.space.search_space import load_space
 
 ASSETS = Path(__file__).parent / "assets"
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.runner import run_search
+from ge_nas.space.search_space import load_space
 
 
 @pytest.fixture(scope="module")

@@ -106,3 +106,12 @@ def test_bookkeeping_benchmark_times_ranking_tables_and_dashboard(tmp_path: Path
     assert {int(r["trials"]) for r in rows} == {20, 100}
     assert {"rank", "refresh"} <= {r["step"] for r in rows}
     assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def test_startup_benchmark_times_help_against_the_bare_interpreter(tmp_path: Path) -> None:
+    out = tmp_path / "startup.csv"
+    printed = run_benchmark("startup.py", "--out", str(out))
+    assert "ge-nas --help / python -c pass:" in printed
+    _, rows = read_table(out)
+    assert {r["command"] for r in rows} == {"python -c pass", "ge-nas --help", "import torch, ultralytics"}
+    assert all(float(r["seconds"]) > 0 for r in rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ge_nas.candidate import Candidate, Placement
+from ge_nas.space.candidate import Candidate, Placement
 
 
 def test_key_does_not_depend_on_the_order_placements_are_given() -> None:

@@ -19,12 +19,12 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from ge_nas.candidate import MODES, Candidate, Placement
 from ge_nas.cli import main
-from ge_nas.dashboard import FIGURES, dashboard_html, write_dashboard
-from ge_nas.dashboard_server import DashboardServer
 from ge_nas.errors import InputError
-from ge_nas.layers.gather_excite import EXTENTS, VARIANTS
+from ge_nas.layers.choices import EXTENTS, VARIANTS
+from ge_nas.report.dashboard import FIGURES, dashboard_html, write_dashboard
+from ge_nas.report.dashboard_server import DashboardServer
+from ge_nas.space.candidate import MODES, Candidate, Placement
 from tests.conftest import TINY_STUDY
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,7 +10,8 @@ import pytest
 import torch
 from timm.layers import GatherExcite as TimmGatherExcite
 
-from ge_nas.layers import EXTENTS, VARIANTS, GatherExcite, gather_excite_param_count
+from ge_nas.layers.choices import EXTENTS, VARIANTS
+from ge_nas.layers.gather_excite import GatherExcite, gather_excite_param_count
 
 ALL_CHOICES = list(itertools.product(VARIANTS, EXTENTS))
 # Square, rectangular, odd, and maps smaller than the extent (P5 of a 128 px image is 4x4).

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from ultralytics import YOLO
 
 import ge_nas  # noqa: F401  (registers the GE layers)
-from ge_nas.candidate import Candidate, Placement
-from ge_nas.generate import generate, index_map_of
-from ge_nas.layers import GatherExcite, gather_excite_param_count
-from ge_nas.space import SearchSpace, load_space, shipped_spaces
-from ge_nas.ultralytics_bridge import ProxySettings, build_model, train_proxy
+from ge_nas.layers.gather_excite import GatherExcite, gather_excite_param_count
+from ge_nas.search.config import ProxySettings
+from ge_nas.space.candidate import Candidate, Placement
+from ge_nas.space.model_yaml import generate_model_yaml, index_map_of
+from ge_nas.space.search_space import SearchSpace, load_space, shipped_spaces
+from ge_nas.yolo.model_files import build_model
+from ge_nas.yolo.training import train_proxy
 
 SIZES = [(64, 64), (96, 160)]
 
@@ -31,7 +33,7 @@ def space_named(name: str) -> SearchSpace:
 @functools.cache
 def base_facts(name: str) -> tuple[int, dict[tuple[int, int], list[torch.Size]]]:
     """Parameter count and Detect output shapes of a space's base model."""
-    model = build_model(generate(space_named(name), Candidate.baseline()).model).eval()
+    model = build_model(generate_model_yaml(space_named(name), Candidate.baseline()).model).eval()
     return _params(model), {size: _detect_shapes(model, size) for size in SIZES}
 
 
@@ -68,7 +70,7 @@ def expected_ge_units(space: SearchSpace, candidate: Candidate) -> int:
 def test_random_candidates_build_run_and_add_exactly_their_ge_parameters(name: str, rng: random.Random) -> None:
     space = space_named(name)
     candidate = space.sample(rng)
-    model = build_model(generate(space, candidate).model).eval()
+    model = build_model(generate_model_yaml(space, candidate).model).eval()
     base_params, base_shapes = base_facts(name)
     for size in SIZES:
         assert _detect_shapes(model, size) == base_shapes[size]
@@ -77,7 +79,7 @@ def test_random_candidates_build_run_and_add_exactly_their_ge_parameters(name: s
 
 
 def test_empty_candidate_reproduces_the_base_model_exactly() -> None:
-    generated = generate(space_named("yolov8n_ge"), Candidate.baseline())
+    generated = generate_model_yaml(space_named("yolov8n_ge"), Candidate.baseline())
     ours = build_model(generated.model)
     reference = YOLO("yolov8n.yaml").model
     assert len(ours.model) == len(reference.model)
@@ -88,7 +90,7 @@ def test_empty_candidate_reproduces_the_base_model_exactly() -> None:
 def test_after_placement_renumbers_every_later_reference() -> None:
     space = space_named("yolov8n_ge")
     candidate = Candidate.of({9: Placement("theta", 4), 15: Placement("theta-plus", 0)})
-    generated = generate(space, candidate)
+    generated = generate_model_yaml(space, candidate)
     rows = generated.model["backbone"] + generated.model["head"]
     assert generated.index_map[9] == 9 and rows[10][2:] == ["GatherExcite", [256, "theta", 4]]
     assert generated.index_map[15] == 16 and rows[17][2:] == ["GatherExcite", [64, "theta-plus", 0]]
@@ -101,7 +103,7 @@ def test_after_placement_renumbers_every_later_reference() -> None:
 def test_inside_placement_keeps_indices_and_puts_ge_in_each_bottleneck() -> None:
     space = space_named("yolov8n_ge")
     candidate = Candidate.of({4: Placement("theta-minus", 2, "inside")})
-    generated = generate(space, candidate)
+    generated = generate_model_yaml(space, candidate)
     assert generated.index_map == {i: i for i in range(23)}
     model = build_model(generated.model)
     c2f = model.model[4]
@@ -111,7 +113,7 @@ def test_inside_placement_keeps_indices_and_puts_ge_in_each_bottleneck() -> None
 def test_written_yaml_is_standalone_and_rebuilds_the_same_model(tmp_path: Path) -> None:
     space = space_named("yolov8s_ge")
     candidate = Candidate.of({8: Placement("theta", 8, "inside"), 21: Placement("theta-plus", 2)})
-    generated = generate(space, candidate)
+    generated = generate_model_yaml(space, candidate)
     path = generated.write(tmp_path / "best.yaml")  # a name that says nothing about the scale
     text = path.read_text()
     assert f"# candidate: {candidate.code}" in text and f"# key: {candidate.key}" in text
@@ -121,13 +123,13 @@ def test_written_yaml_is_standalone_and_rebuilds_the_same_model(tmp_path: Path) 
 
 def test_candidate_outside_the_space_is_refused() -> None:
     with pytest.raises(ValueError, match="not in search space"):
-        generate(space_named("yolov8n_small"), Candidate.of({4: Placement("theta", 2)}))
+        generate_model_yaml(space_named("yolov8n_small"), Candidate.of({4: Placement("theta", 2)}))
 
 
 def test_both_placement_modes_train_with_ultralytics(tiny_dataset: Path, tmp_path: Path) -> None:
     space = space_named("yolov8n_ge")
     candidate = Candidate.of({6: Placement("theta", 4, "inside"), 15: Placement("theta-plus", 0, "after")})
-    path = generate(space, candidate).write(tmp_path / "candidate.yaml")
+    path = generate_model_yaml(space, candidate).write(tmp_path / "candidate.yaml")
     history = train_proxy(path, tiny_dataset, ProxySettings(epochs=1, imgsz=64, batch=8), tmp_path / "run")
     assert len(history) == 1 and 0.0 <= history[0]["map50"] <= 1.0
 
@@ -136,5 +138,5 @@ def test_both_placement_modes_train_with_ultralytics(tiny_dataset: Path, tmp_pat
 @given(rng=st.randoms(use_true_random=False))
 def test_index_map_is_recovered_from_the_generated_yaml_alone(rng: random.Random) -> None:
     space = space_named("yolov8n_ge")
-    generated = generate(space, space.sample(rng))
+    generated = generate_model_yaml(space, space.sample(rng))
     assert index_map_of(yaml.safe_load(generated.text)) == generated.index_map

@@ -11,25 +11,17 @@ import pytest
 import torch
 from scipy import stats
 
-from ge_nas import results
-from ge_nas.candidate import Candidate, Placement
 from ge_nas.errors import InputError
-from ge_nas.fidelity import rank_correlation, retrain
-from ge_nas.generate import generate
-from ge_nas.layers import GatherExcite
-from ge_nas.search import SearchConfig, file_sha256, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import (
-    NEW_UNIT_LR_FACTOR,
-    Inheritance,
-    ProxySettings,
-    build_model,
-    inherit_weights,
-    load_parent_state,
-    speed_up_new_units,
-    train_parent,
-)
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.search.config import NEW_UNIT_LR_FACTOR, Objectives, ProxySettings, SearchConfig, file_sha256
+from ge_nas.search.retraining import rank_correlation, retrain, train
+from ge_nas.search.runner import run_search
+from ge_nas.space.candidate import Candidate, Placement
+from ge_nas.space.model_yaml import generate_model_yaml
+from ge_nas.space.search_space import load_space
+from ge_nas.yolo.inheritance import Inheritance, inherit_weights, load_parent_state, speed_up_new_units
+from ge_nas.yolo.model_files import build_model
+from ge_nas.yolo.training import train_parent
 
 FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
 
@@ -38,7 +30,7 @@ FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
 def parent_checkpoint(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """yolov8n trained one epoch on the tiny dataset: a real Ultralytics checkpoint."""
     workdir = tmp_path_factory.mktemp("parent")
-    base_yaml = generate(load_space("yolov8n_ge"), Candidate.baseline()).write(workdir / "base.yaml")
+    base_yaml = generate_model_yaml(load_space("yolov8n_ge"), Candidate.baseline()).write(workdir / "base.yaml")
     return train_parent(base_yaml, tiny_dataset, FAST_PROXY, epochs=1, workdir=workdir)
 
 
@@ -55,7 +47,7 @@ def test_shared_layers_start_with_exactly_the_parents_weights(
     parent_checkpoint: Path, placements: dict[int, Placement]
 ) -> None:
     space = load_space("yolov8n_ge")
-    generated = generate(space, Candidate.of(placements))
+    generated = generate_model_yaml(space, Candidate.of(placements))
     model = build_model({**generated.model, "nc": 3})  # the dataset's class count, as the trainer builds it
     parent = load_parent_state(parent_checkpoint)
     copied, total = inherit_weights(model, Inheritance(parent, generated.index_map))
@@ -67,7 +59,7 @@ def test_shared_layers_start_with_exactly_the_parents_weights(
 
 
 def test_new_ge_units_start_with_an_almost_open_gate(parent_checkpoint: Path) -> None:
-    generated = generate(
+    generated = generate_model_yaml(
         load_space("yolov8n_ge"), Candidate.of({9: Placement("theta-plus", 4), 15: Placement("theta", 0)})
     )
     model = build_model({**generated.model, "nc": 3})
@@ -78,7 +70,7 @@ def test_new_ge_units_start_with_an_almost_open_gate(parent_checkpoint: Path) ->
 
 
 def test_new_ge_units_train_ten_times_faster_than_the_inherited_weights() -> None:
-    generated = generate(
+    generated = generate_model_yaml(
         load_space("yolov8n_ge"), Candidate.of({9: Placement("theta-plus", 4), 12: Placement("theta", 2, "inside")})
     )
     model = build_model(generated.model)
@@ -197,12 +189,12 @@ def test_retrain_of_unknown_study_is_a_one_line_error(tmp_path: Path) -> None:
 def test_full_training_of_an_exported_yaml_can_start_from_the_parent(
     parent_checkpoint: Path, tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    exported = generate(load_space("yolov8n_ge"), Candidate.of({15: Placement("theta-plus", 4)})).write(
+    exported = generate_model_yaml(load_space("yolov8n_ge"), Candidate.of({15: Placement("theta-plus", 4)})).write(
         tmp_path / "best.yaml"
     )
-    best = results.train(
+    best = train(
         exported, tiny_dataset, epochs=1, imgsz=64, batch=8, project=tmp_path / "runs", weights=parent_checkpoint
     )
     assert best.is_file()
     with pytest.raises(InputError, match="--weights"):
-        results.train(exported, tiny_dataset, epochs=1, weights=tmp_path / "missing.pt")
+        train(exported, tiny_dataset, epochs=1, weights=tmp_path / "missing.pt")

@@ -6,10 +6,10 @@ import doctest
 
 import pytest
 
-import ge_nas.pruners
-from ge_nas.pruners import ParetoPruner, PruneDecision, TrialHistory
-from ge_nas.search import make_pruners
-from ge_nas.study import Objectives
+import ge_nas.search.pareto_pruner
+from ge_nas.search.config import Objectives
+from ge_nas.search.pareto_pruner import ParetoPruner, PruneDecision, TrialHistory
+from ge_nas.search.pruning import ParetoPruning, make_pruner
 
 # Four completed proxies of 3 epochs; cost is GFLOPs. Trials 4 and 7 are cheap and accurate.
 COMPLETED = [
@@ -120,15 +120,16 @@ def test_epoch_zero_is_refused_because_epochs_count_from_one() -> None:
 
 
 def test_docstring_example_runs() -> None:
-    assert doctest.testmod(ge_nas.pruners, raise_on_error=True).attempted > 0
+    assert doctest.testmod(ge_nas.search.pareto_pruner, raise_on_error=True).attempted > 0
 
 
 def test_inherited_proxies_may_be_pruned_after_epoch_1_scratch_ones_only_later() -> None:
     objectives = Objectives("map50-95", ("gflops",))
     finished = [TrialHistory(0, (0.62, 0.67, 0.69), (0.354,)), TrialHistory(1, (0.63, 0.66, 0.68), (0.3545,))]
-    _, inherited = make_pruners("auto", objectives, epochs=3, inherited=True)
-    _, scratch = make_pruners("auto", objectives, epochs=3, inherited=False)
-    assert inherited is not None and scratch is not None
+    inherited_pruning = make_pruner("auto", objectives, epochs=3, inherited=True)
+    scratch_pruning = make_pruner("auto", objectives, epochs=3, inherited=False)
+    assert isinstance(inherited_pruning, ParetoPruning) and isinstance(scratch_pruning, ParetoPruning)
+    inherited, scratch = inherited_pruning.pruner, scratch_pruning.pruner
     decision = inherited.decide(epoch=1, accuracy=0.60, costs=(0.355,), completed=finished)
     assert decision is not None and decision.dominated_by == (0, 1)
     assert scratch.decide(epoch=1, accuracy=0.60, costs=(0.355,), completed=finished) is None

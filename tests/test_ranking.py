@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from optuna._hypervolume import compute_hypervolume  # private, but the hypervolume Optuna itself uses
 
 from ge_nas.errors import InputError
-from ge_nas.ranking import (
+from ge_nas.ranking.pareto import (
     crowding_distance,
     hypervolume,
     knee_point,

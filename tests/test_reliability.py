@@ -13,10 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ge_nas.search import SearchConfig, SearchFailed, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.runner import SearchFailed, run_search
+from ge_nas.space.search_space import load_space
 
 
 def test_failing_trials_are_recorded_and_repeated_failures_stop_the_search(tmp_path: Path) -> None:

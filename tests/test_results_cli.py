@@ -16,14 +16,15 @@ from optuna.trial import TrialState, create_trial
 from typer.testing import CliRunner
 from ultralytics import YOLO
 
-from ge_nas import results
 from ge_nas.cli import app
 from ge_nas.errors import InputError
-from ge_nas.layers import GatherExcite
-from ge_nas.search import SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings, build_model, count_gflops
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.report import architectures as results
+from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
+from ge_nas.search.runner import run_search
+from ge_nas.space.search_space import load_space
+from ge_nas.yolo.costs import count_gflops
+from ge_nas.yolo.model_files import build_model
 from tests.test_tables import evaluated, hand_built
 
 STUDY = "results"
@@ -254,7 +255,7 @@ def test_a_budget_nothing_meets_names_the_cheapest_architecture(tmp_path: Path) 
 
 
 def test_a_failed_trial_has_nothing_to_export(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"--trial 4: that trial evaluated no architecture \(it is fail\)"):
+    with pytest.raises(InputError, match=r"--trial 4: that trial evaluated no architecture \(it is failed\)"):
         results.export_yaml(hand_picked(tmp_path), "hand", 4, tmp_path / "x.yaml")
 
 

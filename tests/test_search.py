@@ -12,13 +12,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ge_nas.candidate import Candidate
 from ge_nas.errors import InputError
-from ge_nas.pruners import ParetoPruner
-from ge_nas.search import SAMPLERS, SearchConfig, run_search
-from ge_nas.space import load_space
-from ge_nas.study import Objectives
-from ge_nas.ultralytics_bridge import ProxySettings
+from ge_nas.search.config import SAMPLERS, Objectives, ProxySettings, SearchConfig
+from ge_nas.search.pareto_pruner import ParetoPruner
+from ge_nas.search.runner import run_search
+from ge_nas.space.candidate import Candidate
+from ge_nas.space.search_space import load_space
 
 FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
 

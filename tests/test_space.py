@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ge_nas.candidate import Placement
 from ge_nas.errors import InputError
-from ge_nas.space import load_space, shipped_spaces
+from ge_nas.space.candidate import Placement
+from ge_nas.space.search_space import load_space, shipped_spaces
 
 REPO_SPACES = Path(__file__).parent.parent / "search_spaces"
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from ge_nas.data import CLASS_NAMES, make_synthetic_dataset
+from ge_nas.data.synthetic import CLASS_NAMES, make_synthetic_dataset
 from ge_nas.errors import InputError
 
 

@@ -13,9 +13,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from ge_nas.errors import InputError
-from ge_nas.ranking import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.study import safe_url
-from ge_nas.tables import refresh_tables
+from ge_nas.ranking.pareto import hypervolume, nondominated_fronts, reference_point, to_minimization
+from ge_nas.ranking.tables import refresh_tables
+from ge_nas.storage.database import safe_url
 from tests.conftest import TINY_STUDY
 
 OUR_TABLES = {"ge_nas_architectures", "ge_nas_studies"}

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import ge_nas  # noqa: F401  (registers GatherExcite with Ultralytics)
-from ge_nas.layers import GatherExcite
-from ge_nas.ultralytics_bridge import ProxySettings, build_model, train_proxy
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.search.config import ProxySettings
+from ge_nas.yolo.model_files import build_model
+from ge_nas.yolo.training import train_proxy
 from tests.conftest import ASSETS
 
 HAND_MADE = ASSETS / "yolov8n_ge_by_hand.yaml"

@@ -1,5 +1,5 @@
-"""Datasets ge-nas can generate itself."""
+"""Datasets: the built-in synthetic one ge-nas generates, and checks on a user's own.
 
-from ge_nas.data.synthetic import CLASS_NAMES, make_synthetic_dataset
-
-__all__ = ["CLASS_NAMES", "make_synthetic_dataset"]
+* :mod:`~ge_nas.data.synthetic`: ``ge-nas dataset``, the demo's and the tests' data;
+* :mod:`~ge_nas.data.user_dataset`: a user's Ultralytics dataset YAML, checked before a study is touched.
+"""

@@ -31,6 +31,8 @@ from PIL import Image, ImageDraw
 
 from ge_nas.errors import InputError
 
+__all__ = ["CLASS_NAMES", "SyntheticSpec", "default_dataset_dir", "make_synthetic_dataset"]
+
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle")
 # One base colour per class (RGB); each object gets it with some jitter.
 _CLASS_COLOURS = np.array([(230, 60, 50), (60, 200, 70), (60, 90, 235)], dtype=np.int16)

@@ -1,11 +1,6 @@
-"""Attention layers that ge-nas places into YOLO models."""
+"""Attention layers that ge-nas places into YOLO models, one block per file.
 
-from ge_nas.layers.gather_excite import (
-    EXTENTS,
-    GLOBAL_EXTENT,
-    VARIANTS,
-    GatherExcite,
-    gather_excite_param_count,
-)
-
-__all__ = ["EXTENTS", "GLOBAL_EXTENT", "VARIANTS", "GatherExcite", "gather_excite_param_count"]
+* :mod:`ge_nas.layers.choices`: the variants and extents of Gather-Excite (no torch needed);
+* :mod:`ge_nas.layers.gather_excite`: the ``GatherExcite`` unit;
+* :mod:`ge_nas.layers.ge_bottleneck`: a residual bottleneck with a GE unit on its branch.
+"""

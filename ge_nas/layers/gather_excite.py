@@ -13,8 +13,7 @@ Variants, in the paper's names:
 * ``theta-plus`` (GE-θ+): the θ gather followed by an SE-style 1x1-conv MLP
   (``C -> C/16 -> C``) before the gate.
 
-Extents are 2, 4, 8, or 0 for global (the paper's "global"; 0 as in timm, because an
-Ultralytics model YAML cannot carry the bare word ``global``).
+Extents are 2, 4, 8, or 0 for global (see :mod:`ge_nas.layers.choices`).
 
 How global θ/θ+ differ from the paper: the official global GE-θ gathers with one
 depthwise kernel as large as the feature map, so a trained model is tied to one input
@@ -40,9 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-VARIANTS: tuple[str, ...] = ("theta-minus", "theta", "theta-plus")
-EXTENTS: tuple[int, ...] = (2, 4, 8, 0)
-GLOBAL_EXTENT = 0
+from ge_nas.layers.choices import GLOBAL_EXTENT, check_variant_and_extent
+
+__all__ = ["OPEN_GATE_BIAS", "GatherExcite", "gather_excite_param_count", "reduced_channels"]
+
 REDUCTION = 16
 OPEN_GATE_BIAS = 3.0  # sigmoid(3) ~= 0.95: an inherited network starts close to its parent
 _GLOBAL_LEARNED_EXTENT = 8
@@ -59,7 +59,7 @@ def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
     θ: per depthwise conv ``9C`` weights (no bias, BN follows) plus ``2C`` BN affine
     parameters. θ+: plus the MLP ``C*r + r + r*C + C`` (1x1 convs with bias).
     """
-    check_choice(variant, extent)
+    check_variant_and_extent(variant, extent)
     if variant == "theta-minus":
         return 0
     n_conv = int(math.log2(extent or _GLOBAL_LEARNED_EXTENT))
@@ -68,14 +68,6 @@ def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
         r = reduced_channels(channels)
         count += channels * r + r + r * channels + channels
     return count
-
-
-def check_choice(variant: str, extent: int) -> None:
-    """Raise ValueError naming the allowed values when a variant or extent is unknown."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown Gather-Excite variant {variant!r}: use one of {', '.join(VARIANTS)}")
-    if isinstance(extent, bool) or extent not in EXTENTS:
-        raise ValueError(f"unknown Gather-Excite extent {extent!r}: use 2, 4, 8, or 0 for global")
 
 
 def _learned_gather(channels: int, extent: int, relu_after_last: bool) -> nn.Sequential:
@@ -101,7 +93,7 @@ class GatherExcite(nn.Module):
 
     def __init__(self, channels: int, variant: str = "theta-plus", extent: int = GLOBAL_EXTENT) -> None:
         super().__init__()
-        check_choice(variant, extent)
+        check_variant_and_extent(variant, extent)
         self.channels, self.variant, self.extent = channels, variant, extent
         self.gather: nn.Module | None = None
         if variant != "theta-minus":

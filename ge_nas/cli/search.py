@@ -1,0 +1,214 @@
+"""``ge-nas dataset``, ``space``, ``search`` and ``retrain``: thin commands over the library."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ge_nas.cli import app
+from ge_nas.errors import InputError
+from ge_nas.search.config import DEFAULT_OBJECTIVES, DEFAULT_SPACE, DEMO, USER_DATASET, build_config
+
+__all__ = ["dataset", "retrain", "search", "space"]
+
+
+@app.command()
+def dataset(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Folder to write (default: under studies/data/).")
+    ] = None,
+    train_images: Annotated[int, typer.Option(min=1, help="Training images.")] = 128,
+    val_images: Annotated[int, typer.Option(min=1, help="Validation images.")] = 32,
+    imgsz: Annotated[int, typer.Option(min=32, help="Image size in pixels (square).")] = 128,
+    seed: Annotated[int, typer.Option(help="Random seed; the same arguments give the same files.")] = 0,
+) -> None:
+    """Write the built-in synthetic detection dataset (coloured shapes) in YOLO format."""
+    from ge_nas.data.synthetic import make_synthetic_dataset
+
+    data_yaml = make_synthetic_dataset(output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed)
+    typer.echo(str(data_yaml))
+
+
+@app.command()
+def space(
+    space_file: Annotated[str, typer.Argument(help="A search space YAML file, or a shipped space's name.")],
+    sample: Annotated[int, typer.Option(min=0, help="Write this many random candidate YAMLs (needs -o).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the sampled YAMLs.")] = None,
+) -> None:
+    """Show a search space's insertion points, choices and size; optionally write sample YAMLs."""
+    from ge_nas.layers.choices import extent_label
+    from ge_nas.space.model_yaml import generate_model_yaml
+    from ge_nas.space.search_space import load_space
+
+    loaded = load_space(space_file)
+    typer.echo(f"search space {loaded.name} ({loaded.source}), base {loaded.base_name}")
+    typer.echo(f"{'index':>5}  {'alias':<18} {'layer':<8} {'channels':>8} {'stride':>6}  choices")
+    for p in loaded.points:
+        variants = sorted({c.variant for c in p.choices})
+        extents = sorted({extent_label(c.extent) for c in p.choices})
+        modes = sorted({c.mode for c in p.choices})
+        typer.echo(
+            f"{p.index:>5}  {p.alias:<18} {p.layer.module:<8} {p.layer.channels:>8} {p.layer.stride:>6}  "
+            f"{len(p.choices)}: {','.join(variants)} x {','.join(extents)} x {','.join(modes)}"
+        )
+    limit = "no limit" if loaded.max_units is None else str(loaded.max_units)
+    typer.echo(f"max GE units per architecture: {limit}")
+    typer.echo(f"architectures in the space (baseline included): {loaded.size:,}")
+    if sample:
+        if output is None:
+            raise InputError("--sample needs -o/--output DIR: the folder to write the candidate YAMLs to")
+        rng = random.Random(seed)
+        for n in range(sample):
+            candidate = loaded.sample(rng)
+            name = f"{n:03d}-{candidate.code.replace(' ', '_')}.yaml"
+            typer.echo(f"wrote {generate_model_yaml(loaded, candidate).write(output / name)}")
+
+
+@app.command()
+def search(
+    dataset_yaml: Annotated[
+        Path | None, typer.Option("--dataset", help="Ultralytics dataset YAML (default: the built-in synthetic one).")
+    ] = None,
+    space_file: Annotated[str, typer.Option("--space", help="Search space file or shipped name.")] = DEFAULT_SPACE,
+    study_name: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: <space>-<dataset>); the same name resumes.")
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: sqlite:///studies/<study>.db).")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"Finished trials the study should hold, baseline included [{USER_DATASET.trials}; "
+            f"demo: {DEMO.trials}].",
+        ),
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop this run after so many seconds.")] = None,
+    objectives: Annotated[
+        str, typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency).")
+    ] = DEFAULT_OBJECTIVES,
+    sampler: Annotated[str, typer.Option(help="tpe | nsga2 | random | gp | grid.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="auto | median | hyperband | pareto | none.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the sampler and of every proxy training.")] = 0,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Proxy training epochs [{USER_DATASET.epochs}; demo: {DEMO.epochs}]."),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Pretrained checkpoint of the base model; candidates inherit its weights.")
+    ] = None,
+    parent_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Train the base this long once per study and inherit [{USER_DATASET.parent_epochs}; "
+            f"demo: {DEMO.parent_epochs}].",
+        ),
+    ] = None,
+    imgsz: Annotated[
+        int | None,
+        typer.Option(min=32, help=f"Proxy image size (default {DEMO.imgsz} built-in, else {USER_DATASET.imgsz})."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Proxy batch size.")] = 16,
+    fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the training set used.")] = 1.0,
+    device: Annotated[str | None, typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes training trials in parallel.")] = 1,
+    loader_workers: Annotated[int, typer.Option(min=0, help="Data loader workers per training.")] = 0,
+    max_gflops: Annotated[float | None, typer.Option(help="Reject candidates above this GFLOPs budget.")] = None,
+    max_params: Annotated[float | None, typer.Option(help="Reject candidates above this many parameters.")] = None,
+    max_latency: Annotated[float | None, typer.Option(help="Reject candidates above this latency (ms).")] = None,
+    max_failures: Annotated[int, typer.Option(min=1, help="Stop after this many failed trials in a row.")] = 5,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' own output.")] = False,
+) -> None:
+    """Search where GE units pay off: train short proxies and rank accuracy against cost."""
+    from ge_nas.report.terminal import LiveReporter, front_table
+    from ge_nas.search.runner import SearchFailed, run_search
+
+    config = build_config(
+        dataset=dataset_yaml,
+        space=space_file,
+        study=study_name,
+        storage=storage,
+        trials=trials,
+        timeout=timeout,
+        objectives=objectives,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        epochs=epochs,
+        weights=weights,
+        parent_epochs=parent_epochs,
+        imgsz=imgsz,
+        batch=batch,
+        fraction=fraction,
+        device=device,
+        workers=workers,
+        loader_workers=loader_workers,
+        max_gflops=max_gflops,
+        max_params=max_params,
+        max_latency=max_latency,
+        max_failures=max_failures,
+        verbose=verbose,
+    )
+    try:
+        with LiveReporter(config.objectives.accuracy) as reporter:
+            study = run_search(config, reporter)
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: finished trials are kept and the running one is marked failed; run the same command to "
+            f"resume study {config.study_name!r}",
+            err=True,
+        )
+        raise SystemExit(130) from None
+    except SearchFailed as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
+    reporter.console.print(front_table(study))
+    reporter.console.print(f"resume or extend: run the same command again (e.g. with --trials {config.trials + 10})")
+
+
+@app.command()
+def retrain(
+    study_name: Annotated[str, typer.Option("--study", help="The study whose front to retrain.")],
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the longer schedule (from scratch).")],
+    top: Annotated[int, typer.Option(min=1, help="How many of the front's most accurate architectures.")] = 3,
+    storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: sqlite:///studies/<study>.db).")] = None,
+    dataset_yaml: Annotated[
+        Path | None, typer.Option("--dataset", help="Dataset YAML (default: the one the search used).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, 0, ... (default: the search's).")] = None,
+) -> None:
+    """Retrain the front's best architectures and the baseline longer; report how well the proxy ranked them."""
+    from ge_nas.data.user_dataset import check_dataset
+    from ge_nas.report.architectures import study_storage
+    from ge_nas.search.retraining import RetrainRow
+    from ge_nas.search.retraining import retrain as run_retrain
+    from ge_nas.storage.database import STUDIES_DIR, open_existing_storage
+    from ge_nas.storage.studies import load_existing_study
+    from ge_nas.yolo.devices import check_device
+
+    study = load_existing_study(open_existing_storage(study_storage(study_name, storage)), study_name)
+    shown: list[int] = []
+
+    def show(r: RetrainRow) -> None:
+        if not shown:
+            typer.echo(f"{'trial':>5}  {'architecture':<24} {'proxy':>8} {'retrained':>9} {'time':>6}")
+        shown.append(r.trial)
+        typer.echo(f"{r.trial:>5}  {r.code:<24.24} {r.proxy:>8.4f} {r.retrained:>9.4f} {r.seconds:>5.0f}s")
+
+    report = run_retrain(
+        study,
+        top,
+        epochs,
+        STUDIES_DIR / study_name,
+        data_yaml=check_dataset(dataset_yaml) if dataset_yaml else None,
+        device=check_device(device) if device else None,
+        on_row=show,
+    )
+    typer.echo(
+        f"rank correlation of proxy and {epochs}-epoch {report.accuracy} over {len(report.rows)} architectures: "
+        f"Kendall tau {report.kendall_tau:.3f}, Spearman {report.spearman:.3f}"
+    )

@@ -1,0 +1,241 @@
+"""A study's architectures for people: list studies, show fronts, pick one, export its YAML.
+
+These are the functions behind ``ge-nas list``, ``show`` and ``export``; the command line
+only parses options and prints. They rank the study with :func:`~ge_nas.ranking.fronts.rank_study`
+into the same rows the search writes to ``ge_nas_architectures``, so they never write to the
+study's database and always see its latest trials. Nothing here imports torch.
+
+Example:
+    >>> from ge_nas.report import architectures
+    >>> url = "sqlite:///studies/demo.db"
+    >>> front = architectures.fronts(url, "demo").query("front == 1")  # doctest: +SKIP
+    >>> front[["trial_number", "code", "accuracy", "gflops"]]  # doctest: +SKIP
+    >>> architectures.export_yaml(url, "demo", "max-gflops=8.9", Path("best.yaml"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from ge_nas import __version__
+from ge_nas.errors import InputError
+from ge_nas.ranking.fronts import Ranking, rank_study
+from ge_nas.ranking.tables import ARCHITECTURES, STUDIES, architecture_rows, study_summary
+from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url, open_existing_storage, safe_url
+from ge_nas.storage.records import COSTS, Status, read_record
+from ge_nas.storage.studies import load_existing_study, proxy_settings, stored_settings, study_names
+
+__all__ = ["PICKS", "export_yaml", "fronts", "list_studies", "pick", "study_storage", "summary"]
+
+PICKS: tuple[str, ...] = ("knee", "best-accuracy", "max-gflops=X", "max-params=X", "max-latency=X", "a trial number")
+# Nullable integer columns, kept integers (not floats) in tables, CSV and JSON.
+_INTEGER_COLUMNS = ("front", "knee_trial", "best_trial", "baseline_trial", "proxy_epochs", "proxy_imgsz")
+
+
+def study_storage(study_name: str, storage_url: str | None = None) -> str:
+    """The storage URL to read ``study_name`` from: ``storage_url``, else ``ge-nas search``'s default.
+
+    Without ``--storage`` a study lives in ``studies/<name>.db``; when that file is missing
+    the study name is what the user got wrong, so the error names it and lists the
+    studies that do exist there.
+    """
+    if storage_url:
+        return storage_url
+    url = default_storage_url(check_study_name(study_name))
+    if not (STUDIES_DIR / f"{study_name}.db").is_file():
+        existing = sorted(set(list_studies()["study_name"]))
+        raise InputError(
+            f"study {study_name!r} not found in {STUDIES_DIR}/ (no {study_name}.db); "
+            f"studies there: {', '.join(existing) or 'none'}; or give --storage URL"
+        )
+    return url
+
+
+def list_studies(storage_url: str | None = None) -> pd.DataFrame:
+    """One row per study (columns of ``ge_nas_studies`` plus ``storage``), by storage then name.
+
+    ``storage_url`` None means every ``studies/*.db`` under the current folder, the
+    default storage of ``ge-nas search``. The storage column hides passwords.
+    """
+    urls = [storage_url] if storage_url else [f"sqlite:///{path}" for path in sorted(STUDIES_DIR.glob("*.db"))]
+    summaries = []
+    for url in urls:
+        storage = open_existing_storage(url)
+        try:
+            for name in study_names(storage):
+                study = load_existing_study(storage, name)
+                summaries.append({"storage": safe_url(url), **study_summary(study, rank_study(study))})
+        finally:
+            storage.engine.dispose()
+    columns = ["storage", *(c.name for c in STUDIES.columns)]
+    return _typed(pd.DataFrame(summaries, columns=columns))
+
+
+def fronts(storage_url: str, study_name: str) -> pd.DataFrame:
+    """Every distinct evaluated architecture of the study, ranked, best first.
+
+    The columns are those of ``ge_nas_architectures`` (see ``docs/schema.md``); rows are
+    ordered by front (unranked infeasible and pruned ones last), then accuracy (highest
+    first), then GFLOPs.
+    """
+    _, _, rows = _ranked(storage_url, study_name)
+    table = _typed(pd.DataFrame(rows, columns=[c.name for c in ARCHITECTURES.columns]))
+    return table.sort_values(
+        ["front", "accuracy", "gflops", "trial_number"], ascending=[True, False, True, True], na_position="last"
+    ).reset_index(drop=True)
+
+
+def summary(storage_url: str, study_name: str) -> dict[str, Any]:
+    """The study's row of ``ge_nas_studies``: counts, hypervolume, knee, best and baseline accuracy."""
+    study, ranking, _ = _ranked(storage_url, study_name)
+    return study_summary(study, ranking)
+
+
+def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
+    """The architecture ``how`` chooses, as one row of :func:`fronts`.
+
+    ``how`` is one of:
+
+    * ``"knee"``: the best compromise on the Pareto front (:func:`ranking.knee_point`);
+    * ``"best-accuracy"``: the most accurate trained architecture (ties: lower front, earlier trial);
+    * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms): the most accurate
+      trained architecture within that budget (ties: cheaper, then earlier trial);
+    * a trial number (int or digits): the architecture that trial evaluated, or reused.
+
+    Raises:
+        InputError: an unknown ``how``, or nothing that fits it (the message says what would).
+    """
+    study, ranking, rows = _ranked(storage_url, study_name)
+    return _choose(study, ranking, rows, how)
+
+
+def export_yaml(storage_url: str, study_name: str, how: str | int, output: Path) -> Path:
+    """Write the model YAML of the architecture ``how`` picks (see :func:`pick`) to ``output``.
+
+    The YAML is the one the search trained, byte for byte, with comment lines added to
+    its header saying where it came from (study, storage without password, trial, pick)
+    and what its proxy measured, so the file explains itself after it leaves the study.
+    """
+    study, ranking, rows = _ranked(storage_url, study_name)
+    row = _choose(study, ranking, rows, how)
+    if not row["yaml"]:
+        raise InputError(f"trial {row['trial_number']} of study {study_name!r} has no stored model YAML")
+    chosen_with = f"--trial {how}" if _is_trial_number(how) else f"--pick {how}"
+    origin = [
+        f"# Exported by ge-nas {__version__} from study {study_name!r} ({safe_url(storage_url)}), "
+        f"trial {row['trial_number']}, chosen with {chosen_with}",
+        f"# Proxy ({_proxy_setup(study)}): {_proxy_result(study, row)}",
+        f"# Train it fully with: ge-nas train {output.name} --data YOUR_DATA.yaml --epochs 100",
+    ]
+    first, _, rest = row["yaml"].partition("\n")
+    # Right after the "# Generated by ge-nas" line, so that line still opens the file.
+    lines = [first, *origin, rest] if first.startswith("#") else [*origin, row["yaml"]]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines))
+    return output
+
+
+def _ranked(storage_url: str, study_name: str) -> tuple[optuna.Study, Ranking, list[dict[str, Any]]]:
+    storage = open_existing_storage(storage_url)
+    try:
+        study = load_existing_study(storage, study_name)
+        ranking = rank_study(study)
+        return study, ranking, architecture_rows(study_name, ranking)
+    finally:
+        storage.engine.dispose()
+
+
+def _choose(study: optuna.Study, ranking: Ranking, rows: list[dict[str, Any]], how: str | int) -> pd.Series:
+    name = study.study_name
+    trained = [row for row in rows if row["front"] is not None]
+    by_trial = {row["trial_number"]: row for row in rows}
+    if _is_trial_number(how):
+        return pd.Series(_trial_row(study, rows, int(how)))
+    if not trained:
+        raise InputError(f"study {name!r} has no trained architecture yet; run ge-nas search, or pick --trial N")
+    if how == "knee":
+        return pd.Series(by_trial[ranking.knee.record.number])
+    if how == "best-accuracy":
+        return pd.Series(by_trial[ranking.most_accurate().record.number])
+    cost, _, limit = how.removeprefix("max-").partition("=")
+    if how.startswith("max-") and cost in COSTS and _is_number(limit):
+        column = COSTS[cost].attribute
+        within = [row for row in trained if row[column] <= float(limit)]
+        if not within:
+            cheapest = min(trained, key=lambda row: row[column])
+            raise InputError(
+                f"--pick {how}: no trained architecture of study {name!r} has {cost} <= {limit}; "
+                f"the cheapest has {cheapest[column]:.6g} (trial {cheapest['trial_number']})"
+            )
+        return pd.Series(min(within, key=lambda row: (-row["accuracy"], row[column], row["trial_number"])))
+    raise InputError(f"--pick {how!r}: use one of {', '.join(PICKS)}, e.g. --pick max-gflops=8.5")
+
+
+def _trial_row(study: optuna.Study, rows: list[dict[str, Any]], number: int) -> dict[str, Any]:
+    """The row of the architecture trial ``number`` evaluated, following a reuse to its source."""
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise InputError(f"--trial {number}: study {study.study_name!r} has trials 0 to {len(trials) - 1}")
+    record = read_record(trials[number])
+    row = next((row for row in rows if row["key"] == record.key), None)
+    if row is None or not record.counts:
+        raise InputError(
+            f"--trial {number}: that trial evaluated no architecture (it is {record.status.value}"
+            f"{': ' + record.error if record.error else ''}); see ge-nas show"
+        )
+    return row
+
+
+def _proxy_setup(study: optuna.Study) -> str:
+    """How the study's proxy measured accuracy: epochs, image size, and what it inherited weights from."""
+    settings = stored_settings(study)
+    proxy = proxy_settings(study)
+    setup = f"{_epochs(proxy['epochs'])} at {proxy['imgsz']} px" if proxy else "settings unknown"
+    return setup + (f", parent: {settings['parent']}" if "parent" in settings else "")
+
+
+def _proxy_result(study: optuna.Study, row: pd.Series) -> str:
+    """One line: accuracy, gain, costs and rank as the proxy measured them."""
+    proxy = proxy_settings(study)
+    costs = (
+        f"{row['params']:,} params, {row['gflops']:.4g} GFLOPs at {proxy.get('imgsz', '?')} px, "
+        f"latency {row['latency_ms']:.3g} ms ({row['latency_ratio']:.3g}x the baseline)"
+    )
+    if row["state"] == Status.INFEASIBLE.value:
+        reason = read_record(study.get_trials(deepcopy=False)[row["trial_number"]]).infeasible
+        return f"not trained, {reason}; {costs}"
+    accuracy = f"{row['accuracy_name']} {row['accuracy']:.4f}"
+    if row["gain_over_baseline"] is not None:
+        accuracy += f" ({row['gain_over_baseline']:+.4f} over the baseline)"
+    if row["state"] == Status.PRUNED.value:
+        return f"stopped after {row['epochs_trained']} of {proxy.get('epochs', '?')} epochs at {accuracy}; {costs}"
+    rank = f"front {row['front']}" + (", the knee" if row["is_knee"] else "")
+    return f"{accuracy} after {_epochs(row['epochs_trained'])}; {costs}; {rank}"
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integers stay integers: front 1, not 1.0, in every output format."""
+    for column in _INTEGER_COLUMNS:
+        if column in table:
+            table[column] = table[column].astype("Int64")
+    return table
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _is_trial_number(how: str | int) -> bool:
+    return isinstance(how, int) or how.isdigit()
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" + ("" if count == 1 else "s")

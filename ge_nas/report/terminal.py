@@ -1,0 +1,98 @@
+"""The live view of a search in the terminal: one row per finished trial, a progress bar, the front."""
+
+from __future__ import annotations
+
+import optuna
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ge_nas.ranking.fronts import rank_study
+from ge_nas.search.runner import Reporter
+from ge_nas.storage.records import Status, TrialRecord, cost_value
+
+__all__ = ["LiveReporter", "front_table"]
+
+_STATUS_STYLE = {
+    Status.COMPLETE: "green",
+    Status.REUSED: "cyan",
+    Status.INFEASIBLE: "yellow",
+    Status.PRUNED: "magenta",
+    Status.FAILED: "red",
+}
+
+
+class LiveReporter(Reporter):
+    """Prints each trial as a row under a progress bar over the requested trial count."""
+
+    def __init__(self, accuracy_name: str, console: Console | None = None) -> None:
+        self.accuracy_name = accuracy_name
+        # soft_wrap: a row stays one line in logs and pipes instead of wrapping at 80 columns.
+        self.console = console or Console(soft_wrap=True)
+        self.progress = Progress(
+            TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console
+        )
+        self.task: int | None = None
+        self.estimated = False
+
+    def __enter__(self) -> LiveReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def plan(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def trial(self, record: TrialRecord, finished: int, total: int) -> None:
+        if self.task is None:
+            self.progress.console.print(
+                f"{'trial':>5}  {'architecture':<24} {'mAP':>7} {'GFLOPs':>8} {'params':>8} {'lat ms':>7} "
+                f"{'state':<10} {'time':>6}"
+            )
+            self.task = self.progress.add_task("trials", total=total)
+        accuracy = record.accuracy(self.accuracy_name)
+        style = _STATUS_STYLE.get(record.status, "")
+        line = (
+            f"{record.number:>5}  {record.code or '?':<24.24} {_number(accuracy, '.4f', '-'):>7} "
+            f"{_number(record.gflops, '.3f'):>8} {_params(record.params):>8} {_number(record.latency_ms, '.1f'):>7} "
+            f"[{style}]{record.status.value:<10}[/{style}] {record.seconds:>5.0f}s"
+        )
+        self.progress.console.print(line + (f"  {record.note}" if record.note else ""))
+        self.progress.update(self.task, completed=min(finished, total))
+        if not self.estimated and record.status == Status.COMPLETE and finished < total:
+            self.estimated = True
+            minutes = (total - finished) * record.seconds / 60
+            self.progress.console.print(
+                f"estimate: about {minutes:.0f} min for the remaining {total - finished} trials "
+                "(less with pruning and reused architectures)"
+            )
+
+
+def front_table(study: optuna.Study) -> Table:
+    """The current Pareto front (feasible, trained architectures), each with its gain over the baseline."""
+    ranking = rank_study(study)
+    costs = ranking.objectives[1:]
+    front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
+    table = Table(title=f"Pareto front of study {study.study_name!r} ({len(front)} architectures)")
+    for column in ("trial", "architecture", ranking.accuracy_name, "gain vs baseline", *costs):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for a in front:
+        gain = f"{a.gain:+.4f}" if a.gain is not None else "-"
+        table.add_row(
+            str(a.record.number),
+            a.record.code or "?",
+            f"{a.accuracy:.4f}",
+            gain,
+            *(f"{cost_value(a.record, c):.4g}" for c in costs),
+        )
+    return table
+
+
+def _number(value: float | None, spec: str, missing: str = "") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _params(params: int | None) -> str:
+    return "" if params is None else f"{params / 1e6:.3f}M"

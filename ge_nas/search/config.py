@@ -1,0 +1,284 @@
+"""Every setting of a search, its defaults, and what must not change when a study is resumed.
+
+The command line and the Python API build a search's settings the same way, with
+:func:`build_config`: it applies the defaults (those of the built-in demo when no dataset
+is given, those for a user's dataset otherwise), checks every option, and returns a
+:class:`SearchConfig`. A study stores :meth:`SearchConfig.comparable_settings` and refuses
+to resume with others, because its results would no longer compare.
+
+Example:
+    >>> config = build_config(trials=4, epochs=1)  # doctest: +SKIP
+    >>> config.proxy.epochs, config.parent_epochs  # doctest: +SKIP
+    (1, 20)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ge_nas.errors import InputError
+from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url
+from ge_nas.storage.records import ACCURACY_NAMES, COST_NAMES
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ge_nas.search.pareto_pruner import ParetoPruner
+    from ge_nas.space.search_space import SearchSpace
+
+__all__ = [
+    "DEMO",
+    "FINE_TUNE",
+    "NEW_UNIT_LR_FACTOR",
+    "PRUNERS",
+    "SAMPLERS",
+    "USER_DATASET",
+    "DatasetDefaults",
+    "Objectives",
+    "ProxySettings",
+    "SearchConfig",
+    "build_config",
+    "check_option",
+    "file_sha256",
+    "fine_tune_recipe",
+]
+
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
+PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
+DEFAULT_SPACE = "yolov8n_ge"
+DEFAULT_OBJECTIVES = "map50-95,gflops"
+# The built-in dataset's name in default study names.
+DEMO_DATASET_LABEL = "synthetic"
+
+# Training settings for a model that inherited a trained parent. Ultralytics' "auto" optimizer
+# (AdamW at about 1.4e-3 on small runs) and its warm-up (bias learning rate 0.1) suit training
+# from scratch; on inherited weights they wreck the parent in the first epoch (measured on the
+# built-in data: parent 0.63 mAP50-95, 0.013 after one epoch at the auto settings, 0.62 with these).
+FINE_TUNE: dict[str, Any] = {"optimizer": "AdamW", "lr0": 2e-4, "warmup_epochs": 0}
+
+# At that gentle rate the inherited weights stay put, but new GE units, which start as an
+# open gate, barely move in a few proxy epochs: a θ and a θ+ unit at one point then score
+# the same to four decimals. So in an inheriting run the parameters of GatherExcite units
+# train this many times faster (their own optimizer parameter groups, same schedule).
+NEW_UNIT_LR_FACTOR = 10.0
+
+
+def fine_tune_recipe() -> str:
+    """How inherited proxies train, in one line; a study stores it, so proxies of another recipe never mix."""
+    settings = " ".join(f"{k}={v}" for k, v in FINE_TUNE.items())
+    return f"{settings} nbs=batch new_units_lr_x{NEW_UNIT_LR_FACTOR:g}"
+
+
+@dataclass(frozen=True)
+class DatasetDefaults:
+    """The defaults that depend on the data: the built-in demo's, or those for a user's dataset."""
+
+    trials: int
+    epochs: int
+    imgsz: int
+    parent_epochs: int
+
+
+# The demo: short proxies that inherit from a parent trained once (not needed with --weights).
+DEMO = DatasetDefaults(trials=20, epochs=4, imgsz=128, parent_epochs=20)
+USER_DATASET = DatasetDefaults(trials=10, epochs=16, imgsz=640, parent_epochs=0)
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Accuracy (maximised) against zero or more costs (minimised)."""
+
+    accuracy: str = "map50-95"
+    costs: tuple[str, ...] = ("gflops",)
+
+    @classmethod
+    def parse(cls, text: str) -> Objectives:
+        """``"map50-95,gflops,latency"``: one accuracy name, then cost names."""
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        accuracy = [n for n in names if n in ACCURACY_NAMES]
+        costs = [n for n in names if n in COST_NAMES]
+        unknown = [n for n in names if n not in ACCURACY_NAMES + COST_NAMES]
+        if unknown or len(accuracy) != 1 or len(set(costs)) != len(costs):
+            raise InputError(
+                f"--objectives {text!r}: give exactly one accuracy ({' or '.join(ACCURACY_NAMES)}) "
+                f"and any distinct costs from {', '.join(COST_NAMES)}, e.g. map50-95,gflops"
+            )
+        return cls(accuracy[0], tuple(costs))
+
+    @property
+    def names(self) -> list[str]:
+        return [self.accuracy, *self.costs]
+
+    @property
+    def directions(self) -> list[str]:
+        return ["maximize"] + ["minimize"] * len(self.costs)
+
+    @property
+    def multi(self) -> bool:
+        return bool(self.costs)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """How a short proxy run trains: the same for every candidate of a study."""
+
+    epochs: int = 1
+    imgsz: int = 64
+    batch: int = 16
+    fraction: float = 1.0
+    device: str = "cpu"
+    seed: int = 0
+    workers: int = 0  # data loader workers per training
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything one search run needs; build it with :func:`build_config` (or directly, in tests)."""
+
+    space: SearchSpace
+    data_yaml: Path
+    objectives: Objectives
+    proxy: ProxySettings
+    trials: int
+    study_name: str
+    storage_url: str
+    workdir: Path
+    sampler: str = "tpe"
+    pruner: str | optuna.pruners.BasePruner | ParetoPruner = "auto"  # a name, or a configured pruner
+    seed: int = 0
+    timeout: float | None = None
+    constraints: dict[str, float] = field(default_factory=dict)  # cost name -> largest allowed value
+    max_failures: int = 5
+    verbose: bool = False
+    workers: int = 1  # worker processes on this machine
+    weights: Path | None = None  # a pretrained checkpoint of the base model to inherit from
+    parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
+
+    def comparable_settings(self) -> dict[str, Any]:
+        """What must not change when a study is resumed, or its results stop being comparable."""
+        return {
+            "space": self.space.fingerprint,
+            "space_name": self.space.name,
+            "proxy": {k: v for k, v in vars(self.proxy).items() if k not in ("device", "workers")},
+            "constraints": dict(sorted(self.constraints.items())),
+            "parent": self._parent_setting(),
+            "fine_tune": fine_tune_recipe() if self.inherits else None,
+        }
+
+    @property
+    def inherits(self) -> bool:
+        """Whether candidates start from a parent's weights (given, or trained once per study)."""
+        return self.weights is not None or self.parent_epochs > 0
+
+    def _parent_setting(self) -> str:
+        if self.weights is not None:
+            return f"weights sha256:{file_sha256(self.weights)}"
+        return f"trained {self.parent_epochs} epochs" if self.parent_epochs else "none (from scratch)"
+
+
+def build_config(
+    *,
+    dataset: Path | None = None,
+    space: str | Path = DEFAULT_SPACE,
+    study: str | None = None,
+    storage: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    objectives: str = DEFAULT_OBJECTIVES,
+    sampler: str = "tpe",
+    pruner: str = "auto",
+    seed: int = 0,
+    epochs: int | None = None,
+    weights: Path | None = None,
+    parent_epochs: int | None = None,
+    imgsz: int | None = None,
+    batch: int = 16,
+    fraction: float = 1.0,
+    device: str | None = None,
+    workers: int = 1,
+    loader_workers: int = 0,
+    max_gflops: float | None = None,
+    max_params: float | None = None,
+    max_latency: float | None = None,
+    max_failures: int = 5,
+    verbose: bool = False,
+) -> SearchConfig:
+    """A search's settings from ``ge-nas search``'s options; None means the default for the data.
+
+    With no ``dataset`` the search runs on the built-in synthetic dataset (generated here on
+    first use) with the demo's defaults (:data:`DEMO`); otherwise the dataset is checked and
+    :data:`USER_DATASET`'s defaults apply.
+
+    Raises:
+        InputError: an option or file is bad; the message names it and the fix.
+    """
+    # Loading a space builds its base model: torch and Ultralytics are imported only now, so
+    # that reading the defaults above (``ge-nas search --help``) stays quick.
+    from ge_nas.data.synthetic import make_synthetic_dataset
+    from ge_nas.data.user_dataset import check_dataset
+    from ge_nas.space.search_space import load_space
+    from ge_nas.yolo.devices import check_device
+
+    loaded = load_space(space)
+    parsed_objectives = Objectives.parse(objectives)
+    if weights is not None and not weights.is_file():
+        raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
+    if dataset is None:
+        defaults = DEMO
+        demo_parent_epochs = 0 if weights is not None else DEMO.parent_epochs
+        parent_epochs = parent_epochs if parent_epochs is not None else demo_parent_epochs
+        imgsz = imgsz or defaults.imgsz
+        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz), DEMO_DATASET_LABEL
+    else:
+        defaults = USER_DATASET
+        parent_epochs = parent_epochs or defaults.parent_epochs
+        imgsz = imgsz or defaults.imgsz
+        data_yaml, dataset_label = check_dataset(dataset), dataset.stem
+    name = check_study_name(study or f"{loaded.name}-{dataset_label}")
+    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
+    return SearchConfig(
+        space=loaded,
+        data_yaml=data_yaml,
+        objectives=parsed_objectives,
+        proxy=ProxySettings(
+            epochs=epochs or defaults.epochs,
+            imgsz=imgsz,
+            batch=batch,
+            fraction=fraction,
+            device=check_device(device),
+            seed=seed,
+            workers=loader_workers,
+        ),
+        trials=trials or defaults.trials,
+        study_name=name,
+        storage_url=storage or default_storage_url(name),
+        workdir=STUDIES_DIR / name,
+        sampler=check_option("--sampler", sampler, SAMPLERS),
+        pruner=check_option("--pruner", pruner, PRUNERS),
+        seed=seed,
+        timeout=timeout,
+        constraints={cost: limit for cost, limit in budgets if limit is not None},
+        max_failures=max_failures,
+        verbose=verbose,
+        weights=weights,
+        parent_epochs=parent_epochs,
+        workers=workers,
+    )
+
+
+def check_option(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``; else an input error naming the option and the choices."""
+    if value not in allowed:
+        raise InputError(f"{option} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,164 @@
+"""Training architectures longer than a proxy: the front's best for proxy fidelity, an exported YAML in full.
+
+A search is only as good as its proxy. :func:`retrain` trains the K most accurate
+architectures of front 1 and the baseline from scratch with a longer schedule, stores
+those results in the study (user attribute ``retrain``, keyed by epoch count and trial
+number, beside the proxy results), and reports how well the proxy ranked them: Kendall
+tau and Spearman rank correlation between proxy accuracy and retrained accuracy.
+
+:func:`train` is ``ge-nas train``: an exported architecture trained with Ultralytics' own
+recipe, from scratch or from the search's parent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import yaml
+from scipy import stats
+
+from ge_nas.data.user_dataset import check_dataset
+from ge_nas.errors import InputError
+from ge_nas.ranking.fronts import rank_study
+from ge_nas.search.config import ProxySettings
+from ge_nas.space.model_yaml import index_map_of
+from ge_nas.storage.studies import stored_dataset, stored_settings
+from ge_nas.yolo.devices import check_device
+from ge_nas.yolo.inheritance import Inheritance, load_parent_state
+from ge_nas.yolo.training import train_full, train_proxy
+
+__all__ = ["DEFAULT_PROJECT", "RetrainReport", "RetrainRow", "rank_correlation", "retrain", "train"]
+
+DEFAULT_PROJECT = Path("runs") / "ge-nas"
+
+
+@dataclass(frozen=True)
+class RetrainRow:
+    """One retrained architecture: its proxy accuracy and its accuracy after the long schedule."""
+
+    trial: int
+    code: str
+    proxy: float
+    retrained: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    epochs: int
+    accuracy: str
+    rows: list[RetrainRow]
+    kendall_tau: float
+    spearman: float
+
+
+def rank_correlation(proxy: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """Kendall tau-b and Spearman rho of two score lists; NaN when either is constant or too short."""
+    if len(proxy) < 2 or len(set(proxy)) < 2 or len(set(reference)) < 2:
+        return math.nan, math.nan
+    return float(stats.kendalltau(proxy, reference).statistic), float(stats.spearmanr(proxy, reference).statistic)
+
+
+def retrain(
+    study: optuna.Study,
+    top: int,
+    epochs: int,
+    workdir: Path,
+    data_yaml: Path | None = None,
+    device: str | None = None,
+    on_row: Callable[[RetrainRow], None] | None = None,
+) -> RetrainReport:
+    """Retrain the ``top`` most accurate front architectures and the baseline for ``epochs`` epochs.
+
+    Results already stored for the same ``epochs`` are reused, so a larger ``--top`` later
+    trains only the new ones.
+    """
+    settings = stored_settings(study)
+    if not settings:
+        raise InputError(
+            f"study {study.study_name!r} was not made by ge-nas search: it has no settings to retrain with"
+        )
+    data_yaml = data_yaml or Path(stored_dataset(study) or "")
+    if not data_yaml.is_file():
+        raise InputError(f"dataset {data_yaml} of study {study.study_name!r} not found: pass --dataset PATH")
+    proxy = ProxySettings(**{**settings["proxy"], "epochs": epochs, **({"device": device} if device else {})})
+    ranking = rank_study(study)
+    accuracy = ranking.accuracy_name
+    front = sorted(ranking.front(1), key=lambda a: -(a.accuracy or 0.0))[:top]
+    baseline = [a for a in ranking.architectures if a.record.baseline and a.record.epochs]
+    chosen = {a.record.number: a for a in [*baseline[:1], *front]}
+    stored = dict(study.user_attrs.get("retrain", {}))
+    results = dict(stored.get(str(epochs), {}))
+    rows = []
+    for number, architecture in sorted(chosen.items()):
+        if str(number) not in results:
+            run_dir = workdir / f"retrain-{epochs}" / f"trial-{number:05d}"
+            model_yaml = run_dir / "model.yaml"
+            model_yaml.parent.mkdir(parents=True, exist_ok=True)
+            model_yaml.write_text(architecture.record.yaml or "")
+            start = time.perf_counter()
+            history = train_proxy(model_yaml, data_yaml, proxy, run_dir)
+            results[str(number)] = {**history[-1], "seconds": time.perf_counter() - start}
+            stored[str(epochs)] = results
+            study.set_user_attr("retrain", stored)  # after each run, so an interruption keeps what finished
+        result = results[str(number)]
+        row = RetrainRow(
+            number, architecture.record.code or "?", architecture.accuracy, result[accuracy], result["seconds"]
+        )
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    tau, rho = rank_correlation([r.proxy for r in rows], [r.retrained for r in rows])
+    correlations = dict(study.user_attrs.get("retrain_correlation", {}))
+    correlations[str(epochs)] = {"kendall_tau": tau, "spearman": rho, "n": len(rows)}
+    study.set_user_attr("retrain_correlation", correlations)
+    return RetrainReport(epochs, accuracy, rows, tau, rho)
+
+
+def train(
+    model_yaml: Path,
+    data_yaml: Path,
+    epochs: int,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str | None = None,
+    project: Path | None = None,
+    name: str | None = None,
+    verbose: bool = True,
+    weights: Path | None = None,
+) -> Path:
+    """Fully train an exported architecture with Ultralytics; return the path of its ``best.pt``.
+
+    With ``weights`` (a checkpoint of the base model, e.g. a search's ``parent.pt``) every
+    base layer starts from the parent and GE units start with an open gate, as in the search.
+
+    ``project`` (default ``runs/ge-nas``) is taken relative to the current folder, where
+    Ultralytics would put a relative one under its own runs directory; ``name`` defaults
+    to the YAML's stem. The checkpoint loads back with
+    ``import ge_nas; from ultralytics import YOLO; YOLO(path)``.
+    """
+    if not model_yaml.is_file():
+        raise InputError(f"model {model_yaml}: no such file; export one with ge-nas export -o {model_yaml}")
+    inheritance = None
+    if weights is not None:
+        if not weights.is_file():
+            raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the base model")
+        model = yaml.safe_load(model_yaml.read_text())
+        inheritance = Inheritance(load_parent_state(weights), index_map_of(model))
+    return train_full(
+        model_yaml.resolve(),
+        check_dataset(data_yaml),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=check_device(device),
+        project=(project or DEFAULT_PROJECT).resolve(),
+        name=name or model_yaml.stem,
+        verbose=verbose,
+        inheritance=inheritance,
+    )

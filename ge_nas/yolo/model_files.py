@@ -1,0 +1,216 @@
+"""Model YAMLs: located by name or path, checked, baked to one scale, described layer by layer, built.
+
+A base model YAML (``yolov8n.yaml`` or a user's file) is read here, refused when it could
+run code or names an unknown layer, and "baked": its scale written out as real channel
+counts and repeats, so every row a search space adds can carry the real channel count.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from ultralytics.nn import tasks
+from ultralytics.utils.ops import make_divisible
+
+from ge_nas.errors import InputError
+from ge_nas.yolo.console import quiet
+from ge_nas.yolo.model_names import INSIDE_MODULE
+from ge_nas.yolo.registration import register_layers
+
+__all__ = [
+    "LayerInfo",
+    "bake_scale",
+    "build_model",
+    "check_model_yaml",
+    "describe_layers",
+    "load_model_yaml",
+]
+
+# Modules whose first YAML argument is an output channel count that parse_model scales
+# by the width multiple (its local ``base_modules`` set), and whose repeats it scales.
+_SCALED_MODULES = frozenset(
+    [
+        "Classify",
+        "Conv",
+        "ConvTranspose",
+        "GhostConv",
+        "Bottleneck",
+        "GhostBottleneck",
+        "SPP",
+        "SPPF",
+        "C2fPSA",
+        "C2PSA",
+        "DWConv",
+        "Focus",
+        "BottleneckCSP",
+        "C1",
+        "C2",
+        "C2f",
+        "C3k2",
+        "RepNCSPELAN4",
+        "ELAN1",
+        "ADown",
+        "AConv",
+        "SPPELAN",
+        "C2fAttn",
+        "C3",
+        "C3TR",
+        "C3Ghost",
+        "nn.ConvTranspose2d",
+        "DWConvTranspose2d",
+        "C3x",
+        "RepC3",
+        "PSA",
+        "SCDown",
+        "C2fCIB",
+        "A2C2f",
+    ]
+)
+# Modules whose construction depends on the scale's name, which a baked YAML cannot carry.
+_SCALE_NAMED = frozenset({"C3k2", "A2C2f", "C2fAttn", "C2fCIB"})
+
+
+def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
+    """The model dict of an Ultralytics model YAML, by name (``yolov8s.yaml``) or by path.
+
+    Raises FileNotFoundError when neither a file nor a model shipped with Ultralytics
+    has that name, and InputError when it names something that is not a known layer.
+    """
+    with quiet():
+        try:
+            d = tasks.yaml_model_load(str(name_or_path))
+        except (FileNotFoundError, AssertionError) as error:
+            raise FileNotFoundError(str(error)) from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise InputError(f"{name_or_path}: not valid YAML{where}; fix the syntax") from None
+    d.pop("yaml_file", None)
+    check_model_yaml(d, str(name_or_path))
+    return d
+
+
+# An activation is a torch.nn class called with plain literal arguments, e.g. nn.SiLU() or
+# nn.LeakyReLU(0.1, inplace=True): nothing else, because Ultralytics eval()s this string.
+_SAFE_ACTIVATION = re.compile(r"(torch\.)?nn\.[A-Za-z][A-Za-z0-9_]*\(\s*[\w.\s,=+-]*\)")
+
+
+def check_model_yaml(d: dict[str, Any], source: str) -> None:
+    """Refuse a model YAML that could run code or names a layer that is not allowed.
+
+    Ultralytics ``eval``s the ``activation`` key when it builds a model, so a model YAML
+    from elsewhere (a shared search space, an exported architecture, a study database)
+    could carry code. Every layer must be a torch.nn class, an Ultralytics layer, or a
+    ge-nas layer.
+    """
+    activation = d.get("activation")
+    if activation is not None and not (isinstance(activation, str) and _SAFE_ACTIVATION.fullmatch(activation)):
+        raise InputError(f"{source}: activation {activation!r} is not a torch.nn layer such as nn.SiLU(); fix it")
+    for section in ("backbone", "head"):
+        for i, row in enumerate(d.get(section) or []):
+            module = row[2] if isinstance(row, list) and len(row) == 4 else None
+            if not isinstance(module, str) or not _allowed_layer(module):
+                raise InputError(f"{source}: {section}[{i}] names {module!r}, which is not an allowed layer")
+
+
+def _allowed_layer(name: str) -> bool:
+    if name == INSIDE_MODULE:
+        return True
+    layer = getattr(torch.nn, name[3:], None) if name.startswith("nn.") else getattr(tasks, name, None)
+    return isinstance(layer, type) and issubclass(layer, torch.nn.Module)
+
+
+def bake_scale(d: dict[str, Any]) -> dict[str, Any]:
+    """The same model with its scale written out: real channels and repeats in every row.
+
+    A model YAML that keeps ``scales`` is rebuilt at whatever scale Ultralytics guesses
+    from its *file name* (the first one when the name says nothing), so a generated
+    ``best.yaml`` of a yolov8s search would silently become a yolov8n. Baking removes
+    that trap and shows the real channel counts a GE row must carry.
+    """
+    depth, width, max_channels = 1.0, 1.0, float("inf")
+    if d.get("scales"):
+        scale = d.get("scale") or next(iter(d["scales"]))
+        depth, width, max_channels = d["scales"][scale]
+    else:
+        depth, width = d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0)
+    baked = {k: v for k, v in d.items() if k not in {"scales", "scale", "depth_multiple", "width_multiple"}}
+    for section in ("backbone", "head"):
+        rows = []
+        for f, n, module, args in d[section]:
+            if module in _SCALE_NAMED:
+                raise ValueError(f"module {module} depends on the scale's name; only YOLOv8-style models are supported")
+            args = list(args)
+            n = max(round(n * depth), 1) if n > 1 else n
+            if module in _SCALED_MODULES and module != "Classify":
+                args[0] = make_divisible(min(args[0], max_channels) * width, 8)
+            rows.append([copy.deepcopy(f), n, module, args])
+        baked[section] = rows
+    return baked
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a search space needs to know about one layer of a built model."""
+
+    index: int
+    module: str  # the module name as written in the YAML, e.g. "C2f"
+    section: str  # "backbone" or "head"
+    channels: int  # output channels (0 for Detect)
+    stride: int  # input size / output size (0 for Detect)
+    feeds_detect: bool
+    bottlenecks: int = 0  # C2f only: bottlenecks inside
+    hidden_channels: int = 0  # C2f only: channels of each bottleneck
+
+
+def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]:
+    """Build the model of dict ``d`` once and read each layer's channels and stride."""
+    register_layers()
+    with quiet():
+        model = tasks.DetectionModel(copy.deepcopy(d), verbose=False).eval()
+    shapes: dict[int, tuple[int, ...]] = {}
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+        for i, layer in enumerate(model.model[:-1])
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, d.get("channels", 3), probe_size, probe_size))
+    for hook in hooks:
+        hook.remove()
+    rows = [(section, row) for section in ("backbone", "head") for row in d[section]]
+    detect_from = rows[-1][1][0]
+    detect_inputs = set(detect_from if isinstance(detect_from, list) else [detect_from])
+    infos = []
+    for i, (section, (_f, _n, module, _args)) in enumerate(rows):
+        shape = shapes.get(i)
+        layer = model.model[i]
+        is_c2f = module in {"C2f", INSIDE_MODULE}
+        infos.append(
+            LayerInfo(
+                index=i,
+                module=module,
+                section=section,
+                channels=shape[1] if shape else 0,
+                stride=probe_size // shape[2] if shape else 0,
+                feeds_detect=i in detect_inputs,
+                bottlenecks=len(layer.m) if is_c2f else 0,
+                hidden_channels=layer.c if is_c2f else 0,
+            )
+        )
+    return infos
+
+
+def build_model(model_yaml: Path | str | dict[str, Any]) -> torch.nn.Module:
+    """Build the detection model (an ``nn.Module``) described by a model YAML, untrained."""
+    register_layers()
+    if not isinstance(model_yaml, dict):
+        model_yaml = load_model_yaml(model_yaml)
+    check_model_yaml(model_yaml, "model")
+    with quiet():
+        return tasks.DetectionModel(copy.deepcopy(model_yaml), verbose=False)
