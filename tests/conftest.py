@@ -8,19 +8,58 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ge_nas.cli import main
 from ge_nas.data.synthetic import make_synthetic_dataset
 from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
 from ge_nas.search.runner import run_search
 from ge_nas.space.search_space import load_space
 
 ASSETS = Path(__file__).parent / "assets"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a ``ge-nas`` command printed, and its exit status."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def ge_nas_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., CommandResult]:
+    """Run ``ge-nas ARGS`` in this process, from folder ``cwd``: the command line as a user types it,
+    without a new interpreter importing torch each time (fast enough for dozens of bad-input cases)."""
+
+    def run(*args: str, cwd: Path) -> CommandResult:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["ge-nas", *args])
+        environment = dict(os.environ)
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        finally:
+            os.environ.clear()
+            os.environ.update(environment)
+        captured = capsys.readouterr()
+        return CommandResult(code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +97,45 @@ def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
         )
     )
     return db
+
+
+# Queries on a study's SQLite file while a search runs in another process.
+RUNNING_WITH_EPOCHS = (
+    "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+    "where t.state = 'RUNNING' and a.key = 'epochs'"
+)  # running trials that stored at least one epoch
+RUNNING_WITH_YAML = (
+    "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+    "where t.state = 'RUNNING' and a.key = 'yaml'"
+)  # running trials that train a new architecture (a reused one ends in milliseconds)
+
+
+def count_rows(db: Path, query: str) -> int:
+    """``query``'s count on ``db``; 0 while the file or its tables do not exist yet, or it is locked."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as connection:
+            return connection.execute(query).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def wait_for_rows(db: Path, query: str, at_least: int = 1, seconds: float = 120) -> None:
+    """Poll ``db`` until ``query`` counts ``at_least`` rows (or ``seconds`` pass: the test's asserts then fail)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and count_rows(db, query) < at_least:
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def busy_cpu() -> Iterator[None]:
+    """Two processes that keep both cores busy while a test runs: the machine under load."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield
+    for burner in burners:
+        burner.kill()
+        burner.wait()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def test_search_inherits_from_a_parent_it_trains_once_and_reuses_on_resume(tiny_
     assert study.user_attrs["settings"]["parent"] == "trained 1 epochs"
     modified = parent.stat().st_mtime_ns
 
-    resumed = run_search(SearchConfig(**{**vars(config), "trials": 3}))
+    resumed = run_search(dataclasses.replace(config, trials=3))
     assert parent.stat().st_mtime_ns == modified
     assert resumed.user_attrs["parent"] == recorded
     assert len(resumed.get_trials()) == 3

@@ -18,7 +18,8 @@ from ge_nas.ranking.tables import refresh_tables
 from ge_nas.storage.database import safe_url
 from tests.conftest import TINY_STUDY
 
-OUR_TABLES = {"ge_nas_architectures", "ge_nas_studies"}
+# The ranked results, and the workers' registrations and claims of a study.
+OUR_TABLES = {"ge_nas_architectures", "ge_nas_studies", "ge_nas_workers", "ge_nas_claims"}
 
 
 def query(db: Path, sql: str, *parameters: object) -> list[sqlite3.Row]:
@@ -113,7 +114,7 @@ def test_refreshing_again_rewrites_the_same_rows(tiny_search: Path) -> None:
     assert len(query(tiny_search, "select * from ge_nas_studies")) == 1
 
 
-def test_optuna_still_reads_the_study_and_only_our_two_tables_were_added(tiny_search: Path, tmp_path: Path) -> None:
+def test_optuna_still_reads_the_study_and_only_our_tables_were_added(tiny_search: Path, tmp_path: Path) -> None:
     RDBStorage(f"sqlite:///{tmp_path / 'plain.db'}")  # Optuna's own schema, for comparison
     plain = {row["name"] for row in query(tmp_path / "plain.db", "select name from sqlite_master where type='table'")}
     ours = {row["name"] for row in query(tiny_search, "select name from sqlite_master where type='table'")}

@@ -73,7 +73,7 @@ def test_training_one_epoch_is_offline_and_reports_metrics(
         on_epoch=lambda epoch, metrics: seen_epochs.append(epoch),
     )
     assert seen_epochs == [1]
-    assert set(history[0]) == {"map50", "map50-95"}
+    assert set(history[0]) == {"map50", "map50-95", "lr"}  # from scratch: no separate rate for new units
     assert 0.0 <= history[0]["map50-95"] <= history[0]["map50"] <= 1.0
     assert no_outbound_connections == []
 

@@ -13,6 +13,7 @@ import typer
 
 from ge_nas import __version__
 from ge_nas.errors import InputError
+from ge_nas.yolo.environment import keep_ultralytics_to_itself
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ def _root(
 
 def main() -> None:
     """Entry point: every input error is one line on stderr and exit status 2."""
+    keep_ultralytics_to_itself()
     try:
         app(standalone_mode=False)
     except InputError as error:

@@ -13,6 +13,7 @@ import typer
 
 from ge_nas.cli import app
 from ge_nas.errors import InputError
+from ge_nas.output_paths import check_output_file
 
 __all__ = ["DEFAULT_OUTPUT", "dashboard_command"]
 
@@ -42,6 +43,7 @@ def dashboard_command(
 
     if serve and output is not None:
         raise InputError("give -o FILE to write the page, or --serve to watch it live, not both")
+    replaces = not serve and check_output_file(output or DEFAULT_OUTPUT, "-o")
     # Without --storage the name becomes a file name, so it must be a safe one.
     url = storage or default_storage_url(check_study_name(study))
     loaded = load_existing_study(open_existing_storage(url), study)
@@ -58,4 +60,4 @@ def dashboard_command(
     from ge_nas.report.dashboard import write_dashboard
 
     path = write_dashboard(loaded, output or DEFAULT_OUTPUT, storage)
-    typer.echo(f"wrote {path}: open it in a browser; it needs no network")
+    typer.echo(f"{'replaced' if replaces else 'wrote'} {path}: open it in a browser; it needs no network")

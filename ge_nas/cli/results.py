@@ -39,8 +39,12 @@ def list_command(
     """List the studies with their trial counts, best accuracy, front size and knee."""
     from ge_nas.report.architectures import list_studies
 
-    studies = list_studies(storage)
-    if _check_format(output_format) != "table":
+    output_format = _check_format(output_format)
+    listing = list_studies(storage)
+    studies = listing.table
+    for url, reason in listing.unreadable.items():
+        typer.echo(f"not listed: {url}: {reason}", err=True)
+    if output_format != "table":
         typer.echo(_machine_readable(studies, output_format))
         return
     if studies.empty:
@@ -118,17 +122,20 @@ def export_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="YAML file to write.")] = Path("best.yaml"),
 ) -> None:
     """Write the model YAML of a study's chosen architecture, with where it came from in its header."""
+    from ge_nas.output_paths import check_output_file
     from ge_nas.report.architectures import export_yaml, study_storage
     from ge_nas.report.architectures import pick as pick_architecture
 
     if pick is not None and trial is not None:
         raise InputError("give --pick or --trial, not both")
+    replaces = check_output_file(output, "-o")
     how: str | int = trial if trial is not None else pick or "knee"
     url = study_storage(study, storage)
     row = pick_architecture(url, study, how)
     path = export_yaml(url, study, how, output)
     accuracy = "not trained" if row["accuracy"] is None else f"{row['accuracy_name']} {row['accuracy']:.4f}"
-    typer.echo(f"wrote {path}: trial {row['trial_number']} ({row['code']}), {accuracy}, {row['gflops']:.4g} GFLOPs")
+    written = "replaced" if replaces else "wrote"
+    typer.echo(f"{written} {path}: trial {row['trial_number']} ({row['code']}), {accuracy}, {row['gflops']:.4g} GFLOPs")
     typer.echo(f"train it: ge-nas train {path} --data YOUR_DATA.yaml --epochs 100")
 
 

@@ -10,6 +10,7 @@ import typer
 
 from ge_nas.cli import app
 from ge_nas.errors import InputError
+from ge_nas.output_paths import check_output_folder
 from ge_nas.search.config import DEFAULT_OBJECTIVES, DEFAULT_SPACE, DEMO, USER_DATASET, build_config
 
 __all__ = ["dataset", "retrain", "search", "space"]
@@ -44,6 +45,10 @@ def space(
     from ge_nas.space.model_yaml import generate_model_yaml
     from ge_nas.space.search_space import load_space
 
+    if sample and output is None:
+        raise InputError("--sample needs -o/--output DIR: the folder to write the candidate YAMLs to")
+    if output is not None:
+        check_output_folder(output, "-o")
     loaded = load_space(space_file)
     typer.echo(f"search space {loaded.name} ({loaded.source}), base {loaded.base_name}")
     typer.echo(f"{'index':>5}  {'alias':<18} {'layer':<8} {'channels':>8} {'stride':>6}  choices")
@@ -58,9 +63,7 @@ def space(
     limit = "no limit" if loaded.max_units is None else str(loaded.max_units)
     typer.echo(f"max GE units per architecture: {limit}")
     typer.echo(f"architectures in the space (baseline included): {loaded.size:,}")
-    if sample:
-        if output is None:
-            raise InputError("--sample needs -o/--output DIR: the folder to write the candidate YAMLs to")
+    if sample and output is not None:
         rng = random.Random(seed)
         for n in range(sample):
             candidate = loaded.sample(rng)
@@ -114,8 +117,14 @@ def search(
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Proxy batch size.")] = 16,
     fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the training set used.")] = 1.0,
-    device: Annotated[str | None, typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes training trials in parallel.")] = 1,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present); several GPUs: one worker on each."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes training trials in parallel [one per --device GPU, else 1]."),
+    ] = None,
     loader_workers: Annotated[int, typer.Option(min=0, help="Data loader workers per training.")] = 0,
     max_gflops: Annotated[float | None, typer.Option(help="Reject candidates above this GFLOPs budget.")] = None,
     max_params: Annotated[float | None, typer.Option(help="Reject candidates above this many parameters.")] = None,

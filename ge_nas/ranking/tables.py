@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ge_nas.ranking.fronts import RankedArchitecture, Ranking, rank_study
-from ge_nas.storage.database import make_engine, open_existing_storage
+from ge_nas.storage.database import create_tables, make_engine, open_existing_storage
 from ge_nas.storage.studies import load_existing_study, proxy_settings
 
 __all__ = [
@@ -143,7 +143,7 @@ class TableWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        METADATA.create_all(engine)
+        create_tables(METADATA, engine)
 
     def refresh(self, study: optuna.Study) -> None:
         """Rank ``study`` and replace its rows in both tables, in one transaction."""

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_stora
 from ge_nas.storage.records import COSTS, Status, read_record
 from ge_nas.storage.studies import load_existing_study, proxy_settings, stored_settings, study_names
 
-__all__ = ["PICKS", "export_yaml", "fronts", "list_studies", "pick", "study_storage", "summary"]
+__all__ = ["PICKS", "StudyListing", "export_yaml", "fronts", "list_studies", "pick", "study_storage", "summary"]
 
 PICKS: tuple[str, ...] = ("knee", "best-accuracy", "max-gflops=X", "max-params=X", "max-latency=X", "a trial number")
 # Nullable integer columns, kept integers (not floats) in tables, CSV and JSON.
@@ -48,7 +49,7 @@ def study_storage(study_name: str, storage_url: str | None = None) -> str:
         return storage_url
     url = default_storage_url(check_study_name(study_name))
     if not (STUDIES_DIR / f"{study_name}.db").is_file():
-        existing = sorted(set(list_studies()["study_name"]))
+        existing = sorted(set(list_studies().table["study_name"]))
         raise InputError(
             f"study {study_name!r} not found in {STUDIES_DIR}/ (no {study_name}.db); "
             f"studies there: {', '.join(existing) or 'none'}; or give --storage URL"
@@ -56,24 +57,49 @@ def study_storage(study_name: str, storage_url: str | None = None) -> str:
     return url
 
 
-def list_studies(storage_url: str | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class StudyListing:
+    """The studies found, and the databases that could not be read (by storage, with the reason)."""
+
+    table: pd.DataFrame
+    unreadable: dict[str, str]
+
+
+def list_studies(storage_url: str | None = None) -> StudyListing:
     """One row per study (columns of ``ge_nas_studies`` plus ``storage``), by storage then name.
 
     ``storage_url`` None means every ``studies/*.db`` under the current folder, the
-    default storage of ``ge-nas search``. The storage column hides passwords.
+    default storage of ``ge-nas search``; there one file that cannot be read (not a
+    database, or not Optuna's) is named in :attr:`StudyListing.unreadable` and the others
+    are listed. A ``storage_url`` that cannot be read is an input error. The storage
+    column hides passwords.
+
+    Raises:
+        InputError: ``storage_url`` cannot be read.
     """
     urls = [storage_url] if storage_url else [f"sqlite:///{path}" for path in sorted(STUDIES_DIR.glob("*.db"))]
     summaries = []
+    unreadable: dict[str, str] = {}
     for url in urls:
-        storage = open_existing_storage(url)
         try:
-            for name in study_names(storage):
-                study = load_existing_study(storage, name)
-                summaries.append({"storage": safe_url(url), **study_summary(study, rank_study(study))})
-        finally:
-            storage.engine.dispose()
+            summaries.extend(_summaries(url))
+        except InputError as error:
+            if storage_url:
+                raise
+            unreadable[safe_url(url)] = str(error)
     columns = ["storage", *(c.name for c in STUDIES.columns)]
-    return _typed(pd.DataFrame(summaries, columns=columns))
+    return StudyListing(_typed(pd.DataFrame(summaries, columns=columns)), unreadable)
+
+
+def _summaries(url: str) -> list[dict[str, Any]]:
+    storage = open_existing_storage(url)
+    try:
+        return [
+            {"storage": safe_url(url), **study_summary(study, rank_study(study))}
+            for study in (load_existing_study(storage, name) for name in study_names(storage))
+        ]
+    finally:
+        storage.engine.dispose()
 
 
 def fronts(storage_url: str, study_name: str) -> pd.DataFrame:
@@ -234,7 +260,8 @@ def _is_number(text: str) -> bool:
 
 
 def _is_trial_number(how: str | int) -> bool:
-    return isinstance(how, int) or how.isdigit()
+    """A trial number: an int, or ASCII digits (``"²"`` and other Unicode digits are not numbers to ``int``)."""
+    return isinstance(how, int) or (how.isascii() and how.isdigit())
 
 
 def _epochs(count: int) -> str:

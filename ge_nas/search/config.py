@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,7 @@ __all__ = [
     "check_option",
     "file_sha256",
     "fine_tune_recipe",
+    "workers_for_devices",
 ]
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
@@ -52,6 +55,10 @@ DEFAULT_SPACE = "yolov8n_ge"
 DEFAULT_OBJECTIVES = "map50-95,gflops"
 # The built-in dataset's name in default study names.
 DEMO_DATASET_LABEL = "synthetic"
+# Dataset file names that say nothing about the data: a default study name takes the folder's name instead.
+GENERIC_DATASET_NAMES = frozenset({"data", "dataset"})
+# What Ultralytics (and torch's generators) accept as a seed.
+MAX_SEED = 2**32 - 1
 
 # Training settings for a model that inherited a trained parent. Ultralytics' "auto" optimizer
 # (AdamW at about 1.4e-3 on small runs) and its warm-up (bias learning rate 0.1) suit training
@@ -158,10 +165,18 @@ class SearchConfig:
     parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
 
     def comparable_settings(self) -> dict[str, Any]:
-        """What must not change when a study is resumed, or its results stop being comparable."""
+        """What must not change when a study is resumed, or its results stop being comparable.
+
+        The dataset is identified by its resolved YAML path, the YAML's hash and each split's
+        image list, so another dataset whose file is also called ``data.yaml`` is refused. (It
+        lists the dataset and hashes the parent: compute it once per run.)
+        """
+        from ge_nas.data.user_dataset import dataset_fingerprint  # reads the dataset the way Ultralytics will
+
         return {
             "space": self.space.fingerprint,
             "space_name": self.space.name,
+            "dataset": dataset_fingerprint(self.data_yaml),
             "proxy": {k: v for k, v in vars(self.proxy).items() if k not in ("device", "workers")},
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
@@ -198,7 +213,7 @@ def build_config(
     batch: int = 16,
     fraction: float = 1.0,
     device: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     loader_workers: int = 0,
     max_gflops: float | None = None,
     max_params: float | None = None,
@@ -210,7 +225,9 @@ def build_config(
 
     With no ``dataset`` the search runs on the built-in synthetic dataset (generated here on
     first use) with the demo's defaults (:data:`DEMO`); otherwise the dataset is checked and
-    :data:`USER_DATASET`'s defaults apply.
+    :data:`USER_DATASET`'s defaults apply. Several devices mean one worker process per device
+    unless ``workers`` says otherwise: one training never spans devices (Ultralytics would
+    start distributed training, without ge-nas's proxy trainer).
 
     Raises:
         InputError: an option or file is bad; the message names it and the fix.
@@ -220,12 +237,26 @@ def build_config(
     from ge_nas.data.synthetic import make_synthetic_dataset
     from ge_nas.data.user_dataset import check_dataset
     from ge_nas.space.search_space import load_space
-    from ge_nas.yolo.devices import check_device
+    from ge_nas.yolo.devices import check_device, devices_of
 
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed {seed}: use a whole number from 0 to {MAX_SEED}")
+    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
+    for cost, limit in budgets:
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise InputError(f"--max-{cost} {limit}: a budget is a positive number; leave it out for no budget")
+    stride = max(layer.stride for layer in loaded.layers)
+    if imgsz is not None and imgsz % stride:
+        lower, upper = max(stride, imgsz // stride * stride), (imgsz // stride + 1) * stride
+        raise InputError(
+            f"--imgsz {imgsz}: use a multiple of {stride}, the base model's largest stride (e.g. {lower} or {upper})"
+        )
+    devices = devices_of(check_device(device))
+    workers = workers_for_devices(devices, workers)
     if dataset is None:
         defaults = DEMO
         demo_parent_epochs = 0 if weights is not None else DEMO.parent_epochs
@@ -236,9 +267,9 @@ def build_config(
         defaults = USER_DATASET
         parent_epochs = parent_epochs or defaults.parent_epochs
         imgsz = imgsz or defaults.imgsz
-        data_yaml, dataset_label = check_dataset(dataset), dataset.stem
-    name = check_study_name(study or f"{loaded.name}-{dataset_label}")
-    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
+        data_yaml = check_dataset(dataset)
+        dataset_label = data_yaml.parent.name if data_yaml.stem in GENERIC_DATASET_NAMES else data_yaml.stem
+    name = check_study_name(study or f"{loaded.name}-{_name_part(dataset_label)}")
     return SearchConfig(
         space=loaded,
         data_yaml=data_yaml,
@@ -248,7 +279,7 @@ def build_config(
             imgsz=imgsz,
             batch=batch,
             fraction=fraction,
-            device=check_device(device),
+            device=",".join(devices),
             seed=seed,
             workers=loader_workers,
         ),
@@ -267,6 +298,30 @@ def build_config(
         parent_epochs=parent_epochs,
         workers=workers,
     )
+
+
+def workers_for_devices(devices: list[str], workers: int | None) -> int:
+    """How many worker processes: ``workers``, or one per device; never one worker on several devices.
+
+    One training never spans devices: given ``0,1``, Ultralytics would start distributed
+    training, without ge-nas's proxy trainer and its per-epoch records.
+
+    Raises:
+        InputError: one worker asked for, several devices given.
+    """
+    if workers is None:
+        return len(devices)
+    if workers == 1 and len(devices) > 1:
+        raise InputError(
+            f"--device {','.join(devices)} with --workers 1: one worker trains on one device; give "
+            f"--workers {len(devices)} (one per device) or a single device"
+        )
+    return workers
+
+
+def _name_part(label: str) -> str:
+    """A folder or file name as it may appear in a study name (letters, digits, '_', '-', '.')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "dataset"
 
 
 def check_option(option: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -13,6 +13,7 @@ Each trial:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from ge_nas.search.sampling import suggest_candidate
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.storage.records import (
+    COSTS,
     Status,
     TrialRecord,
     TrialWriter,
@@ -33,7 +35,7 @@ from ge_nas.storage.records import (
     evaluation_of,
     read_records,
 )
-from ge_nas.storage.workers import fail_stale_trials, worker_id
+from ge_nas.storage.workers import Worker
 from ge_nas.yolo.costs import Cost, measure_cost
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
 from ge_nas.yolo.model_files import build_model
@@ -52,9 +54,10 @@ class Surplus(Exception):
 class Objective:
     """The function Optuna calls for each trial."""
 
-    def __init__(self, config: SearchConfig, pruner: ProxyPruner, parent: Path | None) -> None:
+    def __init__(self, config: SearchConfig, pruner: ProxyPruner, parent: Path | None, worker: Worker) -> None:
         self.config = config
         self.pruner = pruner
+        self.worker = worker
         self.space = config.space
         self.baseline_model = build_model(generate_model_yaml(self.space, Candidate.baseline()).model)
         self.parent_state = load_parent_state(parent) if parent is not None else None
@@ -62,19 +65,22 @@ class Objective:
     def __call__(self, trial: Trial) -> list[float] | float:
         """Evaluate one trial; a failure or Ctrl-C is recorded on the trial before it propagates."""
         writer = TrialWriter(trial)
+        self._claimed: str | None = None  # the architecture this trial claimed to train
         try:
             return self._evaluate(trial, writer)
         except (optuna.TrialPruned, Surplus):
             raise
         except KeyboardInterrupt:
             writer.failed("interrupted (Ctrl-C)")
+            self._release(trial)
             raise
         except Exception as error:
             writer.failed(f"{type(error).__name__}: {error}")
+            self._release(trial)
             raise
 
     def _evaluate(self, trial: Trial, writer: TrialWriter) -> list[float] | float:
-        writer.started(worker_id())
+        writer.started(self.worker.id)
         self._check_not_surplus(trial, writer)
         candidate = suggest_candidate(trial, self.space)
         writer.sampled(candidate.key, candidate.code, candidate.units)
@@ -83,8 +89,10 @@ class Objective:
             return self._reuse(writer, previous)
         generated = generate_model_yaml(self.space, candidate)
         writer.generated(generated.text)
-        cost = measure_cost(
-            build_model(generated.model), self.baseline_model, self.config.proxy.imgsz, self.config.proxy.device
+        cost = _measured(
+            measure_cost(
+                build_model(generated.model), self.baseline_model, self.config.proxy.imgsz, self.config.proxy.device
+            )
         )
         limits = self.config.constraints
         violations = {name: cost_value(cost, name) - limit for name, limit in limits.items()}
@@ -124,22 +132,33 @@ class Objective:
             raise Surplus(f"the study already has {self.config.trials} trials finished or running")
 
     def _evaluation_of(self, trial: Trial, key: str) -> TrialRecord | None:
-        """The earlier evaluation of ``key``, waiting for one that another worker is running now.
+        """The earlier evaluation of ``key`` to reuse; None once this trial holds the claim to train it.
 
-        Only the lowest-numbered trial of an architecture trains it; a later one waits and
-        reuses its result (or trains after all, if that trial fails).
+        Claiming is atomic in the database, so of several workers that sample one architecture
+        only one trains it; the others wait for its result and reuse it. A claim whose trial
+        failed, or whose worker died, is taken over.
         """
         while True:
             records = read_records(trial.study)
             previous = evaluation_of(records, key)
-            twin_running = any(
-                record.number < trial.number and record.status == Status.RUNNING and record.key == key
-                for record in records
-            )
-            if previous is not None or not twin_running:
+            if previous is not None:
                 return previous
-            fail_stale_trials(trial.study)
+            holder = self.worker.claim(key, trial.number)
+            if holder.trial_number == trial.number:
+                self._claimed = key
+                return None
+            # Read again: the holder's trial may have started after the records above were read.
+            holder_record = next((r for r in read_records(trial.study) if r.number == holder.trial_number), None)
+            if self.worker.claim_is_stale(holder, holder_record) and self.worker.take_over(key, holder, trial.number):
+                self._claimed = key
+                return None
+            self.worker.fail_stale_trials(trial.study)
             time.sleep(TWIN_POLL_SECONDS)
+
+    def _release(self, trial: Trial) -> None:
+        """A failed trial gives its architecture back, so another trial may train it at once."""
+        if self._claimed is not None:
+            self.worker.release(self._claimed, trial.number)
 
     def _values(self, accuracy: float, cost: Cost) -> list[float] | float:
         if not self.config.objectives.multi:
@@ -149,9 +168,8 @@ class Objective:
     def _reuse(self, writer: TrialWriter, previous: TrialRecord) -> list[float] | float:
         """Copy an earlier evaluation of the same architecture instead of training it again."""
         writer.reused(previous)
-        if previous.status == Status.PRUNED:
+        if previous.values is None:  # it was pruned: so is this one, with the same curve
             raise optuna.TrialPruned(f"same architecture as trial {previous.number}, which was pruned")
-        assert previous.values is not None  # a complete evaluation
         return list(previous.values) if self.config.objectives.multi else previous.values[0]
 
     def _epoch_callback(self, trial: Trial, writer: TrialWriter, cost: Cost) -> Callable[[int, dict[str, float]], None]:
@@ -170,3 +188,16 @@ class Objective:
                 raise optuna.TrialPruned(reason)
 
         return on_epoch
+
+
+def _measured(cost: Cost) -> Cost:
+    """The cost, if every part of it was measured: a 0 or NaN would make a candidate look free.
+
+    Raises:
+        RuntimeError: a cost is not a positive number (the trial fails, saying which).
+    """
+    for name in COSTS:
+        value = cost_value(cost, name)
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise RuntimeError(f"could not measure this candidate's {name} (got {value}); it would look free")
+    return cost

@@ -90,6 +90,11 @@ def retrain(
     ranking = rank_study(study)
     accuracy = ranking.accuracy_name
     front = sorted(ranking.front(1), key=lambda a: -(a.accuracy or 0.0))[:top]
+    if not front:
+        raise InputError(
+            f"study {study.study_name!r} has no trained architecture to retrain (its trials failed, were pruned or "
+            "were over budget); run ge-nas search until some complete"
+        )
     baseline = [a for a in ranking.architectures if a.record.baseline and a.record.epochs]
     chosen = {a.record.number: a for a in [*baseline[:1], *front]}
     stored = dict(study.user_attrs.get("retrain", {}))

@@ -8,16 +8,24 @@ between them. A :class:`Reporter` hears of every finished trial as a :class:`Tri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
+import multiprocessing.process
+import os
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
+from ge_nas.data.user_dataset import class_count
 from ge_nas.ranking.tables import TableWriter, table_writer
 from ge_nas.search.config import SearchConfig, file_sha256
 from ge_nas.search.objective import TWIN_POLL_SECONDS, Objective
@@ -28,13 +36,19 @@ from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.storage.database import open_storage
 from ge_nas.storage.records import Status, TrialRecord, counted, read_record, read_records
 from ge_nas.storage.studies import open_study, record_dataset, record_parent, stored_parent
-from ge_nas.storage.workers import fail_orphaned_trials, fail_stale_trials
+from ge_nas.storage.workers import GRACE_SECONDS, Worker
+from ge_nas.yolo.devices import devices_of
+from ge_nas.yolo.inheritance import check_parent
 from ge_nas.yolo.training import train_parent
 
 __all__ = ["Reporter", "SearchFailed", "ensure_parent", "run_search", "run_worker"]
 
 # A worker process's exit status after --max-failures failed trials in a row.
 _FAILED_EXIT = 3
+# How long interrupted worker processes get to mark their trials failed and exit.
+_STOP_SECONDS = 60.0
+# What the worker training a study's parent claims.
+_PARENT_CLAIM = "parent"
 
 
 class SearchFailed(RuntimeError):
@@ -56,55 +70,78 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
 
     With ``config.workers > 1`` the trials run in that many worker processes on the same
     study (each with its own GPU when ``--device`` lists several); this process prepares
-    the study and reports the trials as they land.
+    the study and reports the trials as they land. SIGTERM stops the search as Ctrl-C does
+    (``KeyboardInterrupt``): running trials are marked failed, worker processes included.
+
+    Raises:
+        InputError: bad input, found before the study is created or changed.
+        SearchFailed: trials kept failing.
     """
     reporter = reporter or Reporter()
     if not config.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures show in our rows, without tracebacks
-    study = _open(config)
-    record_dataset(study, str(config.data_yaml))
-    already = counted(read_records(study))
-    reporter.plan(
-        f"study {config.study_name!r}: {already} of {config.trials} trials done; "
-        f"space {config.space.name} ({config.space.size:,} architectures); "
-        f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
-        f"parent: {config.comparable_settings()['parent']}"
-        + (f"; {config.workers} workers" if config.workers > 1 else "")
-    )
-    if already >= config.trials:
-        return study
-    with table_writer(config.storage_url) as tables:
-        tables.refresh(study)  # brings studies made by older versions up to date
-    orphaned = fail_orphaned_trials(study)
-    if orphaned:
-        reporter.plan(f"marked failed: trial(s) {', '.join(map(str, orphaned))}, whose worker was killed mid-trial")
-    parent = ensure_parent(config, study, reporter)
-    records = read_records(study)
-    if not any(record.baseline or record.status == Status.WAITING for record in records):
-        study.enqueue_trial(baseline_params(config.space))
-    if config.workers == 1:
-        run_worker(config, parent, reporter, study)
-    else:
-        _run_workers(config, parent, reporter, study)
+    with _terminate_as_interrupt():
+        parent_note = _check_parent(config)
+        settings = config.comparable_settings()
+        study = _open(config, settings)
+        record_dataset(study, str(config.data_yaml))
+        already = counted(read_records(study))
+        reporter.plan(
+            f"study {config.study_name!r}: {already} of {config.trials} trials done; "
+            f"space {config.space.name} ({config.space.size:,} architectures); "
+            f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
+            f"parent: {settings['parent']}" + (f"; {config.workers} workers" if config.workers > 1 else "")
+        )
+        if parent_note:
+            reporter.plan(parent_note)
+        if already >= config.trials:
+            return study
+        with table_writer(config.storage_url) as tables:
+            tables.refresh(study)  # brings studies made by older versions up to date
+        with Worker(config.storage_url, config.study_name) as worker:
+            stale = worker.fail_stale_trials(study)
+            if stale:
+                reporter.plan("marked failed: " + "; ".join(f"trial {t.number}, as {t.reason}" for t in stale))
+            parent = ensure_parent(config, study, reporter, worker)
+            _enqueue_baseline(config, study)
+            if config.workers == 1:
+                run_worker(config, parent, reporter, study, worker)
+            else:
+                _run_workers(config, parent, reporter, study)
     return study
 
 
 def run_worker(
-    config: SearchConfig, parent: Path | None, reporter: Reporter, study: optuna.Study | None = None
+    config: SearchConfig,
+    parent: Path | None,
+    reporter: Reporter,
+    study: optuna.Study | None = None,
+    worker: Worker | None = None,
 ) -> None:
     """Run trials one at a time until the study is complete, the time is up, or trials keep failing."""
-    study = study or _open(config)
-    objective = Objective(config, _pruner(config), parent)
-    deadline = time.monotonic() + config.timeout if config.timeout else math.inf
-    with table_writer(config.storage_url) as tables:
+    study = study or _open(config, config.comparable_settings())
+    with contextlib.ExitStack() as stack:
+        worker = worker or stack.enter_context(Worker(config.storage_url, config.study_name))
+        objective = Objective(config, _pruner(config), parent, worker)
+        deadline = time.monotonic() + config.timeout if config.timeout else math.inf
+        tables = stack.enter_context(table_writer(config.storage_url))
         progress = _Progress(config, reporter, tables)
+        waiting_for: set[int] = set()
         while time.monotonic() < deadline and not progress.last_error:
             records = read_records(study)
             finished = counted(records)
             if finished >= config.trials or _exhausted(config, records):
                 break
             if finished + sum(record.status == Status.RUNNING for record in records) >= config.trials:
-                fail_stale_trials(study)  # the last places are taken: wait for them, or for a dead worker's to fail
+                # The last places are taken: wait for them, or for a dead worker's trial to be failed.
+                worker.fail_stale_trials(study)
+                unowned = set(worker.unowned_running(study)) - waiting_for
+                if unowned:
+                    waiting_for |= unowned
+                    reporter.plan(
+                        f"waiting for trial(s) {', '.join(map(str, sorted(unowned)))}: running, but no ge-nas worker "
+                        f"owns them (made by Optuna directly?); they count as failed after {GRACE_SECONDS:g} s"
+                    )
                 time.sleep(TWIN_POLL_SECONDS)
                 continue
             study.optimize(objective, n_trials=1, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
@@ -115,19 +152,30 @@ def run_worker(
         )
 
 
-def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter) -> Path | None:
+def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter, worker: Worker) -> Path | None:
     """The checkpoint candidates inherit from, recorded on the study (path and hash).
 
     With ``--weights`` it is the user's file. With ``--parent-epochs`` ge-nas trains the
     base once and keeps it beside the study, so a resumed study reuses it instead of
-    training it again.
+    training it again; the worker that claims the parent trains it, the others wait.
     """
     if config.weights is not None:
         parent = config.weights.resolve()
     elif config.parent_epochs:
         parent = (config.workdir / "parent.pt").resolve()
-        if parent.is_file() and stored_parent(study).get("sha256") == file_sha256(parent):
-            return parent
+        announced = False
+        while True:
+            if parent.is_file() and stored_parent(study).get("sha256") == file_sha256(parent):
+                return parent
+            holder = worker.claim(_PARENT_CLAIM)
+            if holder.worker_id == worker.id or (
+                worker.claim_is_stale(holder, None) and worker.take_over(_PARENT_CLAIM, holder)
+            ):
+                break
+            if not announced:
+                reporter.plan("another worker is training this study's parent; waiting for it")
+                announced = True
+            time.sleep(TWIN_POLL_SECONDS)
         reporter.plan(f"training the parent (the base model) for {config.parent_epochs} epochs, once for this study")
         base_yaml = generate_model_yaml(config.space, Candidate.baseline()).write(
             config.workdir / "parent" / "model.yaml"
@@ -141,14 +189,50 @@ def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter)
     return parent
 
 
-def _open(config: SearchConfig) -> optuna.Study:
-    """The study, with a sampler seeded for this run and the pruner Optuna's pruning reads."""
+def _check_parent(config: SearchConfig) -> str:
+    """Refuse ``--weights`` that do not fit the space's base, before the study is touched; the note to print."""
+    if config.weights is None:
+        return ""
+    fit = check_parent(config.weights, config.space.base, config.space.base_name, class_count(config.data_yaml))
+    return fit.note
+
+
+def _enqueue_baseline(config: SearchConfig, study: optuna.Study) -> None:
+    """Queue the baseline until one baseline trial has finished: one that failed or was killed is queued again."""
+    records = read_records(study)
+    done_or_coming = any(
+        (record.baseline and (record.counts or record.status == Status.RUNNING)) or record.status == Status.WAITING
+        for record in records
+    )
+    if not done_or_coming:
+        study.enqueue_trial(baseline_params(config.space))
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, so it stops a search the way Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _open(config: SearchConfig, settings: dict[str, Any]) -> optuna.Study:
+    """The study (created, or resumed with the same ``settings``), with a sampler seeded for this run."""
     study = open_study(
         open_storage(config.storage_url),
         config.study_name,
         config.objectives.names,
         config.objectives.directions,
-        config.comparable_settings(),
+        settings,
     )
     seed = run_seed(config.seed, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(config.sampler, seed, constrained=bool(config.constraints))
@@ -168,8 +252,13 @@ def _exhausted(config: SearchConfig, records: list[TrialRecord]) -> bool:
 
 
 def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, study: optuna.Study) -> None:
-    """Start ``config.workers`` processes on the study and report its trials as they finish."""
-    devices = config.proxy.device.split(",")
+    """Start ``config.workers`` processes on the study and report its trials as they finish.
+
+    Interrupted (Ctrl-C or SIGTERM), it interrupts every worker, which marks its running
+    trial failed, and waits for them; a worker that does not stop within
+    :data:`_STOP_SECONDS` is killed (its trial is then failed by the next run).
+    """
+    devices = devices_of(config.proxy.device)
     context = multiprocessing.get_context("spawn")  # CUDA and threads do not survive fork
     processes = []
     for i in range(config.workers):
@@ -187,10 +276,13 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
                 finished_now = record.status not in (Status.RUNNING, Status.WAITING, Status.SURPLUS)
                 if record.number not in shown and finished_now:
                     shown.add(record.number)
-                    reporter.trial(record, counted(read_records(study)), config.trials)
+                    reporter.trial(record, counted(records), config.trials)
             if not alive:
                 break
             time.sleep(1.0)
+    except KeyboardInterrupt:
+        _stop(processes)
+        raise
     finally:
         for process in processes:
             process.join()
@@ -198,12 +290,25 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
         raise SearchFailed(f"a worker stopped after {config.max_failures} failed trials in a row; see the rows above")
 
 
+def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """Interrupt every worker (each fails its running trial), then kill what is still running."""
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + _STOP_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+
+
 def _worker_process(config: SearchConfig, parent: Path | None) -> None:
     """Entry point of a worker process (spawned, so it imports ge_nas afresh)."""
     if not config.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        run_worker(config, parent, Reporter())
+        with _terminate_as_interrupt():
+            run_worker(config, parent, Reporter())
     except SearchFailed:
         raise SystemExit(_FAILED_EXIT) from None
     except KeyboardInterrupt:

@@ -37,10 +37,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ge_nas.errors import InputError
 from ge_nas.layers.choices import EXTENTS, GLOBAL_EXTENT, VARIANTS
+from ge_nas.safe_yaml import excerpt, load_yaml
 from ge_nas.space.candidate import MODES, Candidate, Placement
 from ge_nas.yolo.model_files import LayerInfo, bake_scale, describe_layers, load_model_yaml
 from ge_nas.yolo.model_names import DETECT_MODULE
@@ -162,12 +161,10 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     """Read, validate and resolve a search space; errors name the file, the key and the fix."""
     path = resolve_space_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{path}: not valid YAML{where}: fix the syntax") from None
-    return _SpaceReader(path).read(raw)
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot be read ({type(error).__name__}); give a search space YAML file") from None
+    return _SpaceReader(path).read(load_yaml(text, str(path)))
 
 
 class _SpaceReader:
@@ -189,7 +186,15 @@ class _SpaceReader:
             raise self.fail("base", "missing; name a YOLOv8 detection model such as yolov8n.yaml")
         base_name = str(raw["base"])
         base = self._base(base_name)
-        layers = tuple(describe_layers(base))
+        try:
+            layers = tuple(describe_layers(base))
+        except Exception as error:  # any fault Ultralytics meets building the rows
+            message = str(error).splitlines()[0] if str(error) else ""
+            raise self.fail(
+                "base",
+                f"{excerpt(base_name)} cannot be built ({type(error).__name__}: {excerpt(message, 100)}); "
+                "fix its rows' arguments",
+            ) from None
         aliases = _aliases(layers)
         shared = {
             "variants": self._variants(raw.get("variants", list(VARIANTS)), "variants"),
@@ -199,7 +204,7 @@ class _SpaceReader:
         points = self._points(raw.get("points", "all"), layers, aliases, shared)
         max_units = raw.get("max_units")
         if max_units is not None and (isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < 0):
-            raise self.fail("max_units", f"must be a whole number, 0 or more; got {max_units!r}")
+            raise self.fail("max_units", f"must be a whole number, 0 or more; got {excerpt(max_units)}")
         return SearchSpace(
             name=self.path.name.removesuffix(".yaml"),
             source=str(self.path),
@@ -226,7 +231,11 @@ class _SpaceReader:
         try:
             return bake_scale(d)
         except ValueError as error:
-            raise self.fail("base", f"{name!r}: {error}") from None
+            raise self.fail("base", f"{excerpt(name)}: {error}") from None
+        except (TypeError, KeyError, IndexError) as error:  # e.g. a string where a channel count belongs
+            raise self.fail(
+                "base", f"{excerpt(name)} has a row Ultralytics cannot scale ({type(error).__name__}: {error}); fix it"
+            ) from None
 
     def _choice_list(self, value: object, key: str, allowed: str) -> list[Any]:
         if not isinstance(value, list):
@@ -242,9 +251,9 @@ class _SpaceReader:
         extents = []
         for e in self._choice_list(value, key, "2, 4, 8, global"):
             e = GLOBAL_EXTENT if e == "global" else e
-            if isinstance(e, bool) or e not in EXTENTS:
-                raise self.fail(key, f"extent {e!r} is not allowed; use 2, 4, 8 or global")
-            extents.append(e)
+            if isinstance(e, bool) or not isinstance(e, (int, float)) or e not in EXTENTS:
+                raise self.fail(key, f"extent {excerpt(e)} is not allowed; use 2, 4, 8 or global")
+            extents.append(int(e))  # 2.0 is 2: one spelling per architecture in keys and codes
         return list(dict.fromkeys(extents))
 
     def _modes(self, value: object, key: str) -> list[str]:
@@ -256,7 +265,7 @@ class _SpaceReader:
         names = self._choice_list(value, key, allowed)
         for name in names:
             if name not in known:
-                raise self.fail(key, f"unknown {what} {name!r}; allowed: {allowed}")
+                raise self.fail(key, f"unknown {what} {excerpt(name)}; allowed: {allowed}")
         return list(dict.fromkeys(names))
 
     def _points(
@@ -304,11 +313,11 @@ class _SpaceReader:
 
     def _layer(self, item: object, key: str, layers: tuple[LayerInfo, ...], aliases: dict[int, str]) -> LayerInfo:
         if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise self.fail(key, f"{item!r} is neither a layer index nor an alias")
+            raise self.fail(key, f"{excerpt(item)} is neither a layer index nor an alias")
         if isinstance(item, str):
             by_alias = {alias: i for i, alias in aliases.items()}
             if item not in by_alias:
-                raise self.fail(key, f"unknown alias {item!r}; known aliases: {', '.join(by_alias)}")
+                raise self.fail(key, f"unknown alias {excerpt(item)}; known aliases: {', '.join(by_alias)}")
             item = by_alias[item]
         if not 0 <= item < len(layers):
             raise self.fail(key, f"layer {item} is out of range; the base has layers 0..{len(layers) - 1}")

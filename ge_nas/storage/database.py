@@ -16,17 +16,23 @@ from typing import Any
 import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from ge_nas.errors import InputError
 
 __all__ = [
-    "GRACE_SECONDS",
-    "HEARTBEAT_SECONDS",
     "STUDIES_DIR",
     "check_study_name",
+    "create_tables",
     "default_storage_url",
     "make_engine",
     "open_existing_storage",
@@ -39,9 +45,6 @@ __all__ = [
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 STUDIES_DIR = Path("studies")
-# Heartbeats let a restarted search mark the trial of a killed worker as failed.
-HEARTBEAT_SECONDS = 30
-GRACE_SECONDS = 90
 _CREATE_ATTEMPTS = 4
 
 
@@ -56,21 +59,57 @@ def check_study_name(name: str) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The storage URL as it may be printed: the password masked (also in a malformed URL)."""
+    """The storage URL as it may be printed: the password masked, whatever the URL's shape.
+
+    A URL that does not parse cleanly (SQLAlchemy's error, or a user name or password holding
+    an unencoded ``@``, which SQLAlchemy would split in the wrong place) shows nothing after
+    its scheme: any part of it could be the password.
+    """
+    parsed = _parsed(url)
+    if parsed is None:
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return f"{scheme}://***" if scheme.replace("+", "").isalnum() else "***"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _parsed(url: str) -> URL | None:
+    """The URL as SQLAlchemy reads it, or None when it cannot be read unambiguously."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r"://([^:/@]*):[^@]*@", r"://\\1:***@", url)
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - a port that is not a number raises only when read, in some versions
+    except (ArgumentError, ValueError, TypeError):
+        return None
+    if "@" in (parsed.host or ""):  # user:p@ss@host: the rest of the password would show as the host
+        return None
+    return parsed
 
 
 def _parse(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError:
+    parsed = _parsed(url)
+    if parsed is None:
         raise InputError(
-            f"--storage {safe_url(url)!r} is not a database URL: use e.g. sqlite:///studies/x.db "
-            "or postgresql://user:password@host/dbname"
-        ) from None
+            f"--storage {safe_url(url)} is not a database URL: use e.g. sqlite:///studies/x.db or "
+            "postgresql://user:password@host:5432/dbname, with @ : / in a user name or password "
+            "written as %40 %3A %2F"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.username or parsed.password or parsed.host:
+            raise InputError(
+                f"--storage {safe_url(url)}: an SQLite URL names a file and takes no user, password or host; "
+                "use sqlite:///path/to/study.db"
+            )
+        if parsed.database in (None, "", ":memory:"):
+            raise InputError(
+                f"--storage {safe_url(url)} is an in-memory database: every result would be lost when ge-nas "
+                "exits; give a file, e.g. sqlite:///studies/x.db"
+            )
+    return parsed
+
+
+def _sqlite_file(url: URL) -> Path:
+    """The file an SQLite URL names, also in SQLite's URI form (``sqlite:///file:x.db?mode=ro&uri=true``)."""
+    database = str(url.database)
+    return Path(database.removeprefix("file:") if url.query.get("uri") == "true" else database)
 
 
 def _no_driver(shown: str) -> InputError:
@@ -88,7 +127,7 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     journal (not WAL): then reading a study never rewrites the file, so a refused command
     leaves it byte for byte as it was.
     """
-    backend = make_url(url).get_backend_name()
+    backend = _parse(url).get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": 60}}
     if backend == "postgresql":
@@ -102,20 +141,30 @@ def make_engine(url: str) -> Engine:
 
 
 def open_storage(url: str) -> RDBStorage:
-    """Optuna RDB storage with heartbeats; bad URLs and unreachable servers fail fast and clearly.
+    """Optuna RDB storage; bad URLs and unreachable servers fail fast and clearly.
+
+    No Optuna heartbeat thread: workers keep their own (:mod:`ge_nas.storage.workers`), which
+    an interrupt never waits for.
 
     SQLite waits up to a minute for a lock instead of failing at once; a server gets 10
     seconds to answer, so a dead host is an error, not a hang.
     """
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
-        folder = Path(parsed.database or ".").parent
+        database = _sqlite_file(parsed)
+        folder = database.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputError(f"cannot create the study folder {folder}: {error.strerror}; choose --storage") from None
         if not os.access(folder, os.W_OK):
             raise InputError(f"the study folder {folder} is not writable; fix its permissions or choose --storage")
+        read_only = parsed.query.get("mode") == "ro" or (database.exists() and not os.access(database, os.W_OK))
+        if read_only:
+            raise InputError(
+                f"the study database {safe_url(url)} is read-only, and a search writes every trial there; "
+                "make it writable, or copy it and give --storage sqlite:///COPY.db"
+            )
     try:
         return _rdb_storage(url)
     except ImportError:
@@ -131,14 +180,12 @@ def _rdb_storage(url: str) -> RDBStorage:
     """RDBStorage, retried when workers starting together on a fresh server race to create its tables."""
     for attempt in range(_CREATE_ATTEMPTS - 1):
         try:
-            return RDBStorage(
-                url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-            )
-        except (IntegrityError, ProgrammingError):
+            return RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        except (IntegrityError, ProgrammingError, OperationalError) as error:
+            if isinstance(error, OperationalError) and "already exists" not in str(error):
+                raise
             time.sleep(0.5 + attempt)  # the winner is creating them; the next try finds them there
-    return RDBStorage(
-        url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-    )
+    return RDBStorage(url, engine_kwargs=_engine_kwargs(url))
 
 
 def open_existing_storage(storage_url: str) -> RDBStorage:
@@ -148,8 +195,7 @@ def open_existing_storage(storage_url: str) -> RDBStorage:
     """
     shown = safe_url(storage_url)
     url = _parse(storage_url)
-    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if on_disk and not Path(url.database).is_file():
+    if url.get_backend_name() == "sqlite" and not _sqlite_file(url).is_file():
         raise InputError(f"storage {shown}: no such file; run ge-nas search first, or give --storage URL")
     try:
         return RDBStorage(storage_url, engine_kwargs=_engine_kwargs(storage_url), skip_table_creation=True)
@@ -157,6 +203,20 @@ def open_existing_storage(storage_url: str) -> RDBStorage:
         raise _no_driver(shown) from None
     except (DBAPIError, StorageInternalError) as error:
         raise unreadable(shown, error) from None
+
+
+def create_tables(metadata: MetaData, engine: Engine) -> None:
+    """Create ge-nas's own tables (never Optuna's); workers starting together on a new database may race to."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError) as error:
+            if attempt == _CREATE_ATTEMPTS - 1 or (
+                isinstance(error, OperationalError) and "already exists" not in str(error)
+            ):
+                raise
+            time.sleep(0.5 + attempt)  # another worker is creating them; the next try finds them
 
 
 def unreadable(shown_url: str, error: Exception) -> InputError:

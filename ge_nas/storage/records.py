@@ -19,7 +19,8 @@ Trial user attributes (the stored schema; studies of earlier versions use the sa
 ``latency_ms``      median batch-1 latency; ``latency_ratio`` over the baseline's
 ``constraints``     budget violations, feasible when all <= 0 (Optuna's convention)
 ``infeasible``      why a candidate was rejected before training (over a budget)
-``epochs``          per-epoch validation metrics: ``[{"epoch", "map50", "map50-95"}]``
+``epochs``          per epoch: ``{"epoch", "map50", "map50-95", "lr"[, "lr_new_units"]}`` (validation
+                    metrics, and the learning rates the epoch ended with)
 ``map50``, ``map50-95``  final proxy accuracy of a trial trained to the end
 ``train_seconds``   wall time of the proxy training
 ``reused_from``     trial number whose result was reused (same architecture)
@@ -37,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -69,6 +71,8 @@ __all__ = [
 ACCURACY_NAMES: tuple[str, ...] = ("map50-95", "map50")
 # Longest stored error text: a traceback's last line, not a log.
 _ERROR_CHARS = 2000
+# Terminal control sequences (colours, cursor moves) that some messages carry.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -238,9 +242,13 @@ def evaluations(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 def evaluation_of(records: Sequence[TrialRecord], key: str) -> TrialRecord | None:
-    """The first complete evaluation (trained, or over budget) of the architecture ``key``, if any."""
-    for record in records:
-        if record.key == key and record.status in (Status.COMPLETE, Status.INFEASIBLE):
+    """The evaluation of the architecture ``key`` that a trial sampling it again reuses, if any.
+
+    A pruned evaluation is a result too: training the architecture again under the same
+    settings would be pruned again, or win only by luck.
+    """
+    for record in evaluations(records):
+        if record.key == key:
             return record
     return None
 
@@ -312,7 +320,8 @@ class TrialWriter:
         self._set(pruned_epoch=epoch, prune_reason=reason)
 
     def failed(self, error: str) -> None:
-        self._set(error=error[:_ERROR_CHARS])
+        """Why the trial failed, in plain text: terminal colour codes (Ultralytics' messages carry them) removed."""
+        self._set(error=_ANSI_ESCAPE.sub("", error)[:_ERROR_CHARS])
 
     def surplus(self) -> None:
         self._set(surplus=True)

@@ -23,6 +23,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.exc import DBAPIError
 
 from ge_nas.errors import InputError
+from ge_nas.safe_yaml import excerpt
 from ge_nas.storage.database import unreadable
 
 __all__ = [
@@ -116,12 +117,13 @@ def open_study(
         if study.get_trials(deepcopy=False) or len(study.directions) != len(directions):
             raise InputError(f"study {name!r} was not made by ge-nas search; choose another --study name")
         return _adopt(study, settings, objectives)  # created by a worker that has not stored its settings yet
-    stored = _flatten(study.user_attrs["settings"])
-    for key, value in _flatten(settings).items():
-        if stored.get(key) != value:
+    stored, wanted = _flatten(study.user_attrs["settings"]), _flatten(settings)
+    for key in [*wanted, *(key for key in stored if key not in wanted)]:
+        if stored.get(key) != wanted.get(key):  # both ways: a setting dropped on resume differs too
             raise InputError(
-                f"study {name!r} was created with {key} = {stored.get(key)!r}, not {value!r}: resume it with "
-                f"the same {key}, or start a new study with --study NEW_NAME"
+                f"study {name!r} was created with {key} = {excerpt(stored.get(key), 200)}, not "
+                f"{excerpt(wanted.get(key), 200)}: resume it with the same {key}, or start a new study with "
+                "--study NEW_NAME"
             )
     return study
 

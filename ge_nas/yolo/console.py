@@ -14,12 +14,9 @@ __all__ = ["no_font_download", "quiet"]
 
 @contextlib.contextmanager
 def quiet(verbose: bool = False) -> Iterator[None]:
-    """Silence Ultralytics' own logging (per-batch bars, summaries) unless ``verbose``."""
-    if verbose:
-        yield
-        return
+    """Ultralytics' own logging (per-batch bars, summaries) only when ``verbose``, whatever its default level."""
     level = LOGGER.level
-    LOGGER.setLevel(logging.ERROR)
+    LOGGER.setLevel(logging.INFO if verbose else logging.ERROR)
     try:
         yield
     finally:

@@ -6,7 +6,7 @@ import torch
 
 from ge_nas.errors import InputError
 
-__all__ = ["check_device", "cuda_device_count", "torch_device"]
+__all__ = ["check_device", "cuda_device_count", "devices_of", "torch_device"]
 
 
 def cuda_device_count() -> int:
@@ -18,8 +18,12 @@ def check_device(device: str | None) -> str:
     count = cuda_device_count()
     if device is None:
         return "0" if count else "cpu"
-    if device.lower() in ("cpu", "mps"):
-        return device.lower()
+    if device.lower() == "cpu":
+        return "cpu"
+    if device.lower() == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError("--device mps: this machine has no Apple GPU (MPS); use cpu" + (" or 0" if count else ""))
+        return "mps"
     indices = [d.strip().removeprefix("cuda:") for d in device.split(",")]
     if not all(i.isdigit() for i in indices):
         raise InputError(f"--device {device!r}: use cpu, or GPU indices such as 0 or 0,1")
@@ -30,6 +34,11 @@ def check_device(device: str | None) -> str:
             + (f" or 0..{count - 1}" if count else "")
         )
     return ",".join(indices)
+
+
+def devices_of(device: str) -> list[str]:
+    """The single devices of a checked ``--device`` value: ``"0,1"`` -> ``["0", "1"]``."""
+    return device.split(",")
 
 
 def torch_device(device: str) -> torch.device:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from ultralytics.nn import tasks
 
+from ge_nas.errors import InputError
 from ge_nas.layers.gather_excite import GatherExcite
 from ge_nas.yolo.console import quiet
 from ge_nas.yolo.registration import register_layers
 
-__all__ = ["Inheritance", "inherit_weights", "load_parent_state", "speed_up_new_units"]
+__all__ = [
+    "NEW_UNITS_GROUP",
+    "Inheritance",
+    "ParentFit",
+    "check_parent",
+    "inherit_weights",
+    "load_parent_state",
+    "speed_up_new_units",
+]
+
+# Marks the optimizer parameter groups that hold the new GE units' parameters.
+NEW_UNITS_GROUP = "ge_nas_new_units"
 
 
 @dataclass(frozen=True)
@@ -23,12 +37,89 @@ class Inheritance:
     index_map: dict[int, int]
 
 
+@dataclass(frozen=True)
+class ParentFit:
+    """How a checkpoint covers the search space's base model, and the line that says so when it matters."""
+
+    inherited: int  # base tensors the checkpoint fills
+    total: int  # tensors of the base model
+    note: str  # "" when the checkpoint is the base model for this dataset's classes
+
+
 def load_parent_state(weights: Path) -> dict[str, torch.Tensor]:
     """The float state dict of an Ultralytics checkpoint (its EMA weights when it has them)."""
-    register_layers()
-    with quiet():
-        model, _ = tasks.load_checkpoint(str(weights))
+    model = _load_checkpoint(weights)
     return {name: tensor.detach().float().clone() for name, tensor in model.state_dict().items()}
+
+
+def check_parent(weights: Path, base: dict[str, Any], base_name: str, classes: int) -> ParentFit:
+    """Refuse a checkpoint that does not cover the base model; accept one trained for other classes.
+
+    Every tensor of the base model (built for the dataset's ``classes``) must be in the
+    checkpoint with the same shape, and the checkpoint may hold nothing else. The only
+    exception is the Detect head's classification branch (``cv3``), whose width follows the
+    class count: a checkpoint trained on another dataset (COCO's 80 classes, say) passes
+    everything else on, as Ultralytics does when it starts from pretrained weights.
+
+    Raises:
+        InputError: not an Ultralytics checkpoint, or not one of this base model.
+    """
+    register_layers()
+    model = _load_checkpoint(weights)
+    parent = model.state_dict()
+    with quiet():
+        target = tasks.DetectionModel(copy.deepcopy({**base, "nc": classes}), verbose=False).state_dict()
+    head = f"model.{len(base['backbone']) + len(base['head']) - 1}.cv3."
+    class_specific = [k for k in target if k.startswith(head) and k in parent and parent[k].shape != target[k].shape]
+    wrong = [k for k in target if k not in parent or (parent[k].shape != target[k].shape and not k.startswith(head))]
+    extra = [k for k in parent if k not in target]
+    if wrong or extra:
+        first = wrong[0] if wrong else extra[0]
+        detail = (
+            f"{first} is {_shape(parent.get(first))} there, {_shape(target.get(first))} in the base"
+            if wrong
+            else f"it has {first}, which the base lacks"
+        )
+        raise InputError(
+            f"--weights {weights}: the checkpoint is a {_model_name(model)} model, not the space's base "
+            f"{base_name}: {len(wrong) + len(extra)} of its tensors do not fit ({detail}); give a checkpoint "
+            f"of {base_name} (trained on any dataset)"
+        )
+    if not class_specific:
+        return ParentFit(len(target), len(target), "")
+    note = (
+        f"--weights {weights.name} was trained for {_class_count(model)} classes, "
+        f"this dataset has {classes}: candidates inherit every layer but the {len(class_specific)} class-specific "
+        "tensors of the Detect head, as Ultralytics transfers pretrained weights"
+    )
+    return ParentFit(len(target) - len(class_specific), len(target), note)
+
+
+def _load_checkpoint(weights: Path) -> torch.nn.Module:
+    register_layers()
+    try:
+        with quiet():
+            model, _ = tasks.load_checkpoint(str(weights))
+    except Exception as error:  # whatever unpickling a file that is not a checkpoint raises
+        raise InputError(
+            f"--weights {weights}: not an Ultralytics checkpoint ({type(error).__name__}); give a .pt file that "
+            "Ultralytics saved, e.g. last.pt or yolov8n.pt"
+        ) from None
+    return model
+
+
+def _class_count(model: torch.nn.Module) -> str:
+    count = getattr(model, "nc", None) or getattr(model, "yaml", {}).get("nc")
+    return str(count) if count else "another number of"
+
+
+def _model_name(model: torch.nn.Module) -> str:
+    name = str(getattr(model, "yaml", {}).get("yaml_file") or "different")
+    return Path(name).stem if name != "different" else name
+
+
+def _shape(tensor: torch.Tensor | None) -> str:
+    return "missing" if tensor is None else "x".join(map(str, tensor.shape)) or "a scalar"
 
 
 def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[int, int]:
@@ -71,6 +162,6 @@ def speed_up_new_units(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
             continue
         group["params"] = [p for p in group["params"] if id(p) not in new]
         settings = {k: v for k, v in group.items() if k != "params"}
-        optimizer.add_param_group({**settings, "params": fast, "lr": group["lr"] * factor})
+        optimizer.add_param_group({**settings, "params": fast, "lr": group["lr"] * factor, NEW_UNITS_GROUP: True})
         moved += len(fast)
     return moved

@@ -19,11 +19,13 @@ from ultralytics.nn import tasks
 from ultralytics.utils.ops import make_divisible
 
 from ge_nas.errors import InputError
+from ge_nas.safe_yaml import excerpt, load_yaml
 from ge_nas.yolo.console import quiet
 from ge_nas.yolo.model_names import INSIDE_MODULE
 from ge_nas.yolo.registration import register_layers
 
 __all__ = [
+    "SAFE_ACTIVATIONS",
     "LayerInfo",
     "bake_scale",
     "build_model",
@@ -82,6 +84,9 @@ def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
     Raises FileNotFoundError when neither a file nor a model shipped with Ultralytics
     has that name, and InputError when it names something that is not a known layer.
     """
+    path = Path(name_or_path)
+    if path.is_file():  # a user's file: measured before Ultralytics expands it (aliases)
+        load_yaml(path.read_text(errors="replace"), str(path))
     with quiet():
         try:
             d = tasks.yaml_model_load(str(name_or_path))
@@ -96,9 +101,25 @@ def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
     return d
 
 
-# An activation is a torch.nn class called with plain literal arguments, e.g. nn.SiLU() or
-# nn.LeakyReLU(0.1, inplace=True): nothing else, because Ultralytics eval()s this string.
-_SAFE_ACTIVATION = re.compile(r"(torch\.)?nn\.[A-Za-z][A-Za-z0-9_]*\(\s*[\w.\s,=+-]*\)")
+# Ultralytics eval()s a model YAML's ``activation`` string, so only these, called without
+# arguments (nn.SiLU(), torch.nn.ReLU()), are let through: arguments could allocate or run anything.
+SAFE_ACTIVATIONS: tuple[str, ...] = (
+    "SiLU",
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "GELU",
+    "Mish",
+    "Hardswish",
+    "Hardsigmoid",
+    "Sigmoid",
+    "Tanh",
+    "ELU",
+    "SELU",
+    "CELU",
+    "Identity",
+)
+_SAFE_ACTIVATION = re.compile(rf"(torch\.)?nn\.({'|'.join(SAFE_ACTIVATIONS)})\(\)")
 
 
 def check_model_yaml(d: dict[str, Any], source: str) -> None:
@@ -111,12 +132,28 @@ def check_model_yaml(d: dict[str, Any], source: str) -> None:
     """
     activation = d.get("activation")
     if activation is not None and not (isinstance(activation, str) and _SAFE_ACTIVATION.fullmatch(activation)):
-        raise InputError(f"{source}: activation {activation!r} is not a torch.nn layer such as nn.SiLU(); fix it")
+        raise InputError(
+            f"{source}: activation {excerpt(activation)} is not a torch.nn layer such as nn.SiLU(); "
+            f"use one of {', '.join(SAFE_ACTIVATIONS)}, without arguments"
+        )
     for section in ("backbone", "head"):
         for i, row in enumerate(d.get(section) or []):
             module = row[2] if isinstance(row, list) and len(row) == 4 else None
             if not isinstance(module, str) or not _allowed_layer(module):
-                raise InputError(f"{source}: {section}[{i}] names {module!r}, which is not an allowed layer")
+                raise InputError(f"{source}: {section}[{i}] names {excerpt(module)}, which is not an allowed layer")
+            _check_row(row, f"{source}: {section}[{i}]")
+
+
+def _check_row(row: list[Any], where: str) -> None:
+    """``[from, repeats, module, args]`` with layer indices, a whole repeat count and a list of arguments."""
+    f, n, _, args = row
+    indices = f if isinstance(f, list) else [f]
+    if not indices or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        raise InputError(f"{where}: 'from' is {excerpt(f)}; give a layer index or a list of them")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"{where}: repeats is {excerpt(n)}; give a whole number, 1 or more")
+    if not isinstance(args, list):
+        raise InputError(f"{where}: arguments are {excerpt(args)}; give a list, e.g. [64, 3, 2]")
 
 
 def _allowed_layer(name: str) -> bool:

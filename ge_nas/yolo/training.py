@@ -8,6 +8,7 @@ weights fine-tunes them gently (:data:`ge_nas.search.config.FINE_TUNE`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,18 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 
 from ge_nas.search.config import FINE_TUNE, NEW_UNIT_LR_FACTOR, ProxySettings
 from ge_nas.yolo.console import no_font_download, quiet
-from ge_nas.yolo.inheritance import Inheritance, inherit_weights, speed_up_new_units
+from ge_nas.yolo.inheritance import NEW_UNITS_GROUP, Inheritance, inherit_weights, speed_up_new_units
 from ge_nas.yolo.model_files import load_model_yaml
 
-__all__ = ["METRIC_KEYS", "EpochCallback", "train_full", "train_parent", "train_proxy"]
+__all__ = [
+    "METRIC_KEYS",
+    "EpochCallback",
+    "epoch_metrics",
+    "learning_rates",
+    "train_full",
+    "train_parent",
+    "train_proxy",
+]
 
 # Map keys of Ultralytics' validation metrics to the names ge-nas stores.
 METRIC_KEYS = {"metrics/mAP50(B)": "map50", "metrics/mAP50-95(B)": "map50-95"}
@@ -82,7 +91,7 @@ def train_proxy(
     history: list[dict[str, float]] = []
 
     def record(trainer: DetectionTrainer) -> None:
-        metrics = {ours: float(trainer.metrics.get(theirs, 0.0)) for theirs, ours in METRIC_KEYS.items()}
+        metrics = {**epoch_metrics(trainer.metrics), **learning_rates(trainer.optimizer)}
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, metrics)
@@ -90,6 +99,36 @@ def train_proxy(
     overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose, inheritance)
     _train(_ProxyTrainer, overrides, inheritance, verbose, on_fit_epoch_end=record)
     return history
+
+
+def epoch_metrics(validation: dict[str, Any]) -> dict[str, float]:
+    """ge-nas's names for one validation's accuracies; a metric that is not there is an error, never a 0.
+
+    Raises:
+        RuntimeError: Ultralytics reported no such metric (the keys it did report are named).
+    """
+    missing = [theirs for theirs in METRIC_KEYS if theirs not in validation]
+    if missing:
+        reported = ", ".join(validation) or "nothing"
+        raise RuntimeError(f"Ultralytics' validation reported no {', '.join(missing)} (it reported: {reported})")
+    values = {ours: float(validation[theirs]) for theirs, ours in METRIC_KEYS.items()}
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise RuntimeError(f"Ultralytics' validation reported {', '.join(bad)} = {values[bad[0]]}, not a number")
+    return values
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The rates the epoch ended with: ``lr`` of the inherited weights, ``lr_new_units`` of the GE units if apart.
+
+    Stored with each epoch, so a study shows the recipe as it ran (GE units at
+    :data:`~ge_nas.search.config.NEW_UNIT_LR_FACTOR` times the rate when inheriting).
+    """
+    rates = {"lr": float(optimizer.param_groups[0]["lr"])}
+    fast = [group["lr"] for group in optimizer.param_groups if group.get(NEW_UNITS_GROUP)]
+    if fast:
+        rates["lr_new_units"] = float(fast[0])
+    return rates
 
 
 def train_parent(model_yaml: Path, data_yaml: Path, settings: ProxySettings, epochs: int, workdir: Path) -> Path:
@@ -149,7 +188,7 @@ def _overrides(
         "imgsz": imgsz,
         "batch": batch,
         "device": device,
-        "project": str(project),
+        "project": str(Path(project).absolute()),  # a relative one would land under Ultralytics' runs/
         "name": name,
         "pretrained": False,  # a GE architecture has no pretrained checkpoint to start from
         "plots": False,  # plotting downloads a font
