@@ -40,8 +40,8 @@ from report import write_table
 
 from ge_nas.ranking.pareto import hypervolume, reference_point, to_minimization
 from ge_nas.search.config import SAMPLERS, Objectives
-from ge_nas.search.sampling import baseline_params, make_sampler, suggest_candidate
-from ge_nas.space.candidate import BASELINE_KEY
+from ge_nas.search.sampling import candidate_params, make_sampler, suggest_candidate
+from ge_nas.space.candidate import BASELINE_KEY, Candidate
 from ge_nas.space.search_space import SearchSpace, load_space
 
 BUDGET_SHARES = (0.25, 0.5, 1.0)
@@ -164,7 +164,7 @@ def run_sampler(
 ) -> list[str]:
     """The keys one seeded search samples, in order, baseline first (as ``run_search`` enqueues it)."""
     study = optuna.create_study(directions=objectives.directions, sampler=make_sampler(name, seed, constrained=False))
-    study.enqueue_trial(baseline_params(space))
+    study.enqueue_trial(candidate_params(space, Candidate.baseline()))
     study.optimize(lookup(space, table, objectives), n_trials=trials)
     return [t.user_attrs["key"] for t in study.trials]  # grid stops by itself once the space is exhausted
 

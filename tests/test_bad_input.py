@@ -136,6 +136,7 @@ def search_args(project: Path, tiny_dataset: Path, **changes: str) -> list[str]:
         "--imgsz": "64",
         "--batch": "8",
         "--trials": "2",
+        "--parent-epochs": "0",  # as the study was made (through the API, without a parent)
         **changes,
     }
     return ["search", *(item for pair in options.items() for item in pair)]

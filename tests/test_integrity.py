@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,42 +30,16 @@ from ge_nas.space.search_space import load_space
 from ge_nas.storage.records import TrialWriter
 from ge_nas.storage.workers import GRACE_SECONDS, WORKERS, Worker
 from ge_nas.yolo.training import epoch_metrics
-from tests.conftest import RUNNING_WITH_EPOCHS, wait_for_rows
+from tests.conftest import QUICK, RUNNING_WITH_EPOCHS, SPACE, wait_for_rows
 
-# A space of three architectures after the SPPF: none, θ− global, θ+ global.
-SPACE = "base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta-plus]\nextents: [global]\n"
-
-
-@pytest.fixture(scope="module")
-def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a built-in dataset (96 images, 96 px) and a parent trained on it until it detects.
-
-    16 epochs take about 20 s here; the parent then scores mAP50 of about 0.5 after a 1-epoch
-    inherited proxy (from scratch, mAP stays 0 for the first dozen epochs).
-    """
-    folder = tmp_path_factory.mktemp("learned")
-    data = make_synthetic_dataset(folder / "data", n_train=96, n_val=16, imgsz=96)
-    (folder / "space.yaml").write_text(SPACE)
-    result = subprocess.run(
-        [*SEARCH, "--dataset", str(data), "--space", "space.yaml", "--study", "parent", "--parent-epochs", "16"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    shutil.copy(folder / "studies" / "parent" / "parent.pt", folder / "parent.pt")
-    return folder
-
-
-SEARCH = [sys.executable, "-m", "ge_nas", "search", "--trials", "1", "--epochs", "1", "--imgsz", "96", "--batch", "8"]
+SEARCH = [sys.executable, "-m", "ge_nas", "search", "--trials", "1", "--epochs", "1", "--batch", "8", *QUICK]
 
 
 def search_with_parent(cli: Callable[..., Any], folder: Path, study: str) -> list[FrozenTrial]:
     """The same command each time, into the study ``study``: 3 trials of 1 inherited epoch, grid order."""
     args = ["search", "--dataset", str(folder / "data" / "data.yaml"), "--space", "space.yaml", "--study", study]
     args += ["--weights", "parent.pt", "--trials", "3", "--epochs", "1", "--imgsz", "96", "--batch", "8"]
-    result = cli(*args, "--sampler", "grid", cwd=folder)
+    result = cli(*args, "--sampler", "grid", *QUICK, cwd=folder)
     assert result.returncode == 0, result.stderr
     return optuna.load_study(study_name=study, storage=f"sqlite:///{folder / 'studies' / study}.db").get_trials()
 
@@ -106,7 +79,9 @@ def test_a_checkpoint_trained_for_other_classes_passes_on_all_but_the_class_head
     YOLO("yolov8n.yaml").save(tmp_path / "coco-shaped.pt")  # yolov8n for COCO's 80 classes, as yolov8n.pt is
     (tmp_path / "space.yaml").write_text(SPACE)
     args = ["search", "--dataset", str(tiny_dataset), "--space", "space.yaml", "--weights", "coco-shaped.pt"]
-    result = ge_nas_in_process(*args, "--trials", "1", "--epochs", "1", "--imgsz", "64", "--batch", "8", cwd=tmp_path)
+    result = ge_nas_in_process(
+        *args, "--trials", "1", "--epochs", "1", "--imgsz", "64", "--batch", "8", *QUICK, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert (
         "--weights coco-shaped.pt was trained for 80 classes, this dataset has 3: candidates inherit every layer "
@@ -128,7 +103,7 @@ def test_a_missing_metric_is_an_error_naming_the_metrics_there_not_a_zero() -> N
 def tiny_search(cli: Callable[..., Any], folder: Path, dataset: Path, *extra: str) -> Any:
     (folder / "space.yaml").write_text(SPACE)
     args = ["search", "--dataset", str(dataset), "--space", "space.yaml", "--epochs", "1", "--imgsz", "64"]
-    return cli(*args, "--batch", "8", "--sampler", "grid", *extra, cwd=folder)
+    return cli(*args, "--batch", "8", "--sampler", "grid", *QUICK, *extra, cwd=folder)
 
 
 def test_another_dataset_named_data_yaml_gets_its_own_study_and_is_refused_under_the_same_name(
@@ -165,7 +140,7 @@ def test_a_baseline_interrupted_mid_trial_is_queued_again(tiny_dataset: Path, tm
     command = [
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "space.yaml",
         "--study", "s", "--storage", f"sqlite:///{db}", "--epochs", "3", "--imgsz", "64", "--batch", "8",
-        "--sampler", "random", "--pruner", "none",
+        "--sampler", "random", "--pruner", "none", *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(
         [*command, "--trials", "1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -9,6 +9,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tests.conftest import QUICK
+
 
 def tiny_space(folder: Path) -> Path:
     path = folder / "space.yaml"
@@ -20,7 +22,7 @@ def search_command(dataset: Path, space: Path, storage: str, *extra: str) -> lis
     return [
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(dataset), "--space", str(space),
         "--study", "shared", "--storage", storage, "--trials", "4", "--epochs", "1", "--imgsz", "64",
-        "--batch", "8", "--sampler", "random", *extra,
+        "--batch", "8", "--sampler", "random", *QUICK, *extra,
     ]  # fmt: skip
 
 

@@ -8,16 +8,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
 from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
 from ge_nas.search.runner import SearchFailed, run_search
 from ge_nas.space.search_space import load_space
-from tests.conftest import RUNNING_WITH_EPOCHS, RUNNING_WITH_YAML, wait_for_rows
+from tests.conftest import QUICK, RUNNING_WITH_EPOCHS, RUNNING_WITH_YAML, wait_for_rows
 
 
 def test_failing_trials_are_recorded_and_repeated_failures_stop_the_search(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -47,6 +49,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tiny_dataset: Path, tmp_pat
     command = [
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
         "--study", "interrupted", "--storage", f"sqlite:///{db}", "--trials", "3", "--epochs", "30", "--imgsz", "64",
+        *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_rows(db, RUNNING_WITH_EPOCHS)
@@ -69,6 +72,7 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, t
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
         "--study", "killed", "--storage", f"sqlite:///{db}", "--epochs", "2", "--imgsz", "64", "--batch", "8",
         "--sampler", "grid", "--pruner", "none",  # grid: no architecture twice, so trial 2 trains
+        *QUICK,
     ]  # fmt: skip
     assert subprocess.run([*command, "--trials", "2"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
     process = subprocess.Popen(
@@ -99,6 +103,7 @@ def test_sigterm_stops_every_worker_and_fails_their_running_trials(tiny_dataset:
         sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
         "--study", "terminated", "--storage", f"sqlite:///{db}", "--trials", "6", "--epochs", "30", "--imgsz", "64",
         "--batch", "8", "--workers", "2", "--sampler", "grid", "--pruner", "none",
+        *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_rows(db, RUNNING_WITH_EPOCHS, at_least=2, seconds=180)
@@ -116,7 +121,7 @@ def test_sigterm_stops_every_worker_and_fails_their_running_trials(tiny_dataset:
 def test_two_searches_started_at_once_on_a_new_study_train_one_parent(tiny_dataset: Path, tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta]\nextents: [global]\n")
     command = [
-        sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "space.yaml",
+        sys.executable, "-m", "ge_nas", "search", *QUICK, "--dataset", str(tiny_dataset), "--space", "space.yaml",
         "--study", "shared", "--trials", "2", "--epochs", "1", "--imgsz", "64", "--batch", "8", "--parent-epochs", "2",
     ]  # fmt: skip
     processes = [
@@ -148,3 +153,15 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_ctrl_c_that_a_library_swallows_is_raised_again_at_the_next_check() -> None:
+    with interrupts_recorded():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the KeyboardInterrupt lands here...
+        except BaseException:  # ...and a careless `except:` in some import swallows it
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()  # before the next trial, or after the next epoch
+    raise_if_interrupted()  # outside the block the record is cleared

@@ -112,11 +112,12 @@ def test_list_as_json_gives_each_study_summary(project: Path) -> None:
 def test_show_table_ranks_architectures_and_marks_baseline_and_knee(project: Path) -> None:
     shown = ge_nas(project, "show", "--study", STUDY)
     assert shown.returncode == 0, shown.stderr
-    headline, header, *rows = shown.stdout.splitlines()
+    headline, header, *rows, verdict = shown.stdout.splitlines()
     assert headline.startswith(f"study '{STUDY}' (sqlite:///studies/results.db): 3 trials, 3 architectures")
-    assert header.split()[:5] == ["trial", "architecture", "state", "front", "map50-95"]
+    assert header.split()[:6] == ["trial", "architecture", "state", "front", "seeds", "map50-95"]
     assert len(rows) == 3
     assert rows[0].split()[:2] == ["0", "base"] and rows[0].endswith("baseline, knee")  # no GE: fewest params
+    assert verdict.startswith("verdict: no architecture beats the baseline beyond the seed noise")
 
 
 def test_show_csv_has_one_row_per_architecture_with_every_column(project: Path) -> None:
@@ -260,5 +261,5 @@ def test_a_failed_trial_has_nothing_to_export(tmp_path: Path) -> None:
 
 
 def test_an_unknown_pick_lists_the_ones_there_are(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"--pick 'cheapest': use one of knee, best-accuracy, max-gflops=X"):
+    with pytest.raises(InputError, match=r"--pick 'cheapest': use one of knee, verdict, best-accuracy, max-gflops=X"):
         results.pick(hand_picked(tmp_path), "hand", "cheapest")

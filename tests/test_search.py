@@ -18,6 +18,7 @@ from ge_nas.search.pareto_pruner import ParetoPruner
 from ge_nas.search.runner import run_search
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.search_space import load_space
+from tests.conftest import QUICK
 
 FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
 
@@ -47,7 +48,11 @@ def config_for(tmp_path: Path, data: Path, **overrides: object) -> SearchConfig:
 
 def ge_nas_search(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ge_nas", "search", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "ge_nas", "search", *args, *QUICK],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
     )
 
 

@@ -13,9 +13,13 @@ import typer
 
 from ge_nas import __version__
 from ge_nas.errors import InputError
+from ge_nas.interrupts import record_interrupts
 from ge_nas.yolo.environment import keep_ultralytics_to_itself
 
 __all__ = ["app", "main"]
+
+# The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
 
 app = typer.Typer(
     help="Search where Gather-Excite attention pays off in a YOLO detector.",
@@ -43,8 +47,9 @@ def _root(
 def main() -> None:
     """Entry point: every input error is one line on stderr and exit status 2."""
     keep_ultralytics_to_itself()
+    record_interrupts()  # before the heavy imports, where a Ctrl-C could otherwise be swallowed
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)
     except InputError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(2) from None
@@ -56,6 +61,9 @@ def main() -> None:
         raise SystemExit(getattr(error, "exit_code", 2)) from None
     except typer.Abort:
         raise SystemExit(130) from None
+    if status == _INTERRUPTED:  # Ctrl-C outside a command's own handling (Typer returns, not raises, it)
+        typer.echo("interrupted", err=True)
+        raise SystemExit(_INTERRUPTED)
 
 
 # The commands register themselves on ``app`` (imported last, as they need it), in --help's order.

@@ -90,17 +90,20 @@ def show_command(
         typer.echo("no architectures" + (f" on front {front}" if front is not None else " evaluated yet"))
         return
     notes = [
-        ", ".join(note for note, flag in (("baseline", baseline), ("knee", knee)) if flag)
-        for baseline, knee in zip(ranked["is_baseline"], ranked["is_knee"], strict=True)
+        ", ".join(note for note, flag in (("baseline", baseline), ("knee", knee), ("significant", clear)) if flag)
+        for baseline, knee, clear in zip(ranked["is_baseline"], ranked["is_knee"], ranked["significant"], strict=True)
     ]
-    ranked = ranked.assign(note=notes)
+    intervals = [_interval(low, high) for low, high in zip(ranked["gain_ci_low"], ranked["gain_ci_high"], strict=True)]
+    ranked = ranked.assign(note=notes, gain_interval=intervals)
     columns = {
         "trial_number": "trial",
         "code": "architecture",
         "state": "state",
         "front": "front",
+        "seeds": "seeds",
         "accuracy": str(headline["accuracy_name"]),
         "gain_over_baseline": "gain",
+        "gain_interval": "gain 95% CI",
         "params": "params",
         "gflops": "gflops",
         "latency_ms": "latency ms",
@@ -108,6 +111,7 @@ def show_command(
         "note": "",
     }
     typer.echo(_table(ranked, columns))
+    typer.echo(f"verdict: {headline['verdict']}")
 
 
 @app.command("export")
@@ -116,14 +120,16 @@ def export_command(
     storage: _StorageOption = None,
     pick: Annotated[
         str | None,
-        typer.Option(help="knee | best-accuracy | max-gflops=X | max-params=X | max-latency=X (default: knee)."),
+        typer.Option(
+            help="knee | verdict | best-accuracy | max-gflops=X | max-params=X | max-latency=X (default: knee)."
+        ),
     ] = None,
     trial: Annotated[int | None, typer.Option(min=0, help="Export the architecture of this trial instead.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="YAML file to write.")] = Path("best.yaml"),
 ) -> None:
     """Write the model YAML of a study's chosen architecture, with where it came from in its header."""
     from ge_nas.output_paths import check_output_file
-    from ge_nas.report.architectures import export_yaml, study_storage
+    from ge_nas.report.architectures import export_yaml, study_storage, within_the_noise
     from ge_nas.report.architectures import pick as pick_architecture
 
     if pick is not None and trial is not None:
@@ -136,6 +142,9 @@ def export_command(
     accuracy = "not trained" if row["accuracy"] is None else f"{row['accuracy_name']} {row['accuracy']:.4f}"
     written = "replaced" if replaces else "wrote"
     typer.echo(f"{written} {path}: trial {row['trial_number']} ({row['code']}), {accuracy}, {row['gflops']:.4g} GFLOPs")
+    note = within_the_noise(row)
+    if note:
+        typer.echo(note)
     typer.echo(f"train it: ge-nas train {path} --data YOUR_DATA.yaml --epochs 100")
 
 
@@ -175,6 +184,13 @@ def _headline(summary: dict[str, object], shown_url: str) -> str:
         f"{summary['n_architectures']} architectures ({summary['front_size']} on the Pareto front), "
         f"knee trial {summary['knee_trial']}, hypervolume {'-' if volume is None else f'{volume:.4g}'}"
     )
+
+
+def _interval(low: object, high: object) -> str:
+    """``low to high``, or "-" without an interval (one paired seed)."""
+    if not isinstance(low, float) or not isinstance(high, float) or low != low or high != high:
+        return "-"
+    return f"{low:+.4f} to {high:+.4f}"
 
 
 def _machine_readable(table: pd.DataFrame, output_format: str) -> str:

@@ -11,7 +11,16 @@ import typer
 from ge_nas.cli import app
 from ge_nas.errors import InputError
 from ge_nas.output_paths import check_output_folder
-from ge_nas.search.config import DEFAULT_OBJECTIVES, DEFAULT_SPACE, DEMO, USER_DATASET, build_config
+from ge_nas.search.config import (
+    BASELINE_SEEDS,
+    CONFIRM,
+    DEFAULT_OBJECTIVES,
+    DEFAULT_SPACE,
+    DEMO,
+    MAX_SEEDS,
+    USER_DATASET,
+    build_config,
+)
 
 __all__ = ["dataset", "retrain", "search", "space"]
 
@@ -107,8 +116,9 @@ def search(
         int | None,
         typer.Option(
             min=0,
-            help=f"Train the base this long once per study and inherit [{USER_DATASET.parent_epochs}; "
-            f"demo: {DEMO.parent_epochs}].",
+            help=f"Train the base exactly this long once per study and inherit; 0: from scratch [until it stops "
+            f"improving for {USER_DATASET.parent_patience} epochs, at most {USER_DATASET.parent_epochs}; "
+            f"demo: {DEMO.parent_epochs}; none with --weights].",
         ),
     ] = None,
     imgsz: Annotated[
@@ -131,8 +141,16 @@ def search(
     max_latency: Annotated[float | None, typer.Option(help="Reject candidates above this latency (ms).")] = None,
     max_failures: Annotated[int, typer.Option(min=1, help="Stop after this many failed trials in a row.")] = 5,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' own output.")] = False,
+    baseline_seeds: Annotated[
+        int, typer.Option(help="Seeds of the baseline: the noise floor every gain is measured against.")
+    ] = BASELINE_SEEDS,
+    confirm: Annotated[
+        int, typer.Option(help="Front candidates that get more seeds after exploring, until their gain is clear.")
+    ] = CONFIRM,
+    max_seeds: Annotated[int, typer.Option(help="Seeds at most per confirmed candidate.")] = MAX_SEEDS,
 ) -> None:
-    """Search where GE units pay off: train short proxies and rank accuracy against cost."""
+    """Search where GE units pay off: train short proxies, confirm the best with seeds, and give a verdict."""
+    from ge_nas.ranking.fronts import rank_study
     from ge_nas.report.terminal import LiveReporter, front_table
     from ge_nas.search.runner import SearchFailed, run_search
 
@@ -161,6 +179,9 @@ def search(
         max_latency=max_latency,
         max_failures=max_failures,
         verbose=verbose,
+        baseline_seeds=baseline_seeds,
+        confirm=confirm,
+        max_seeds=max_seeds,
     )
     try:
         with LiveReporter(config.objectives.accuracy) as reporter:
@@ -175,7 +196,9 @@ def search(
     except SearchFailed as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None
-    reporter.console.print(front_table(study))
+    ranking = rank_study(study)
+    reporter.console.print(front_table(ranking, study.study_name))
+    reporter.console.print(f"verdict: {ranking.verdict()}")
     reporter.console.print(f"resume or extend: run the same command again (e.g. with --trials {config.trials + 10})")
 
 

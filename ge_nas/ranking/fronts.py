@@ -3,10 +3,13 @@
 ``ge-nas show``, ``export --pick``, the ``ge_nas_*`` tables, the dashboard, the terminal's
 front table and ``retrain`` all rank through :func:`rank_study`, so they cannot disagree.
 
-What is ranked: each architecture's own evaluation (:func:`ge_nas.storage.records.evaluations`).
-Those that trained to the end within budget are ranked into fronts on the study's objective
-values; infeasible and pruned ones stay unranked (``front`` None). Gains are over the
-baseline's accuracy once the baseline trained within budget.
+What is ranked: each architecture's own exploring evaluation
+(:func:`ge_nas.storage.records.evaluations`), with every seed it was trained with
+(:func:`ge_nas.storage.records.seed_runs`). Those that trained to the end within budget are
+ranked into fronts on their mean accuracy over seeds and their costs; infeasible and pruned
+ones stay unranked (``front`` None). Gains are paired by seed with the baseline (see
+:mod:`ge_nas.ranking.intervals`) once the baseline trained within budget, and the search's
+answer is :meth:`Ranking.verdict`.
 
 Example:
     >>> ranking = rank_study(study)  # doctest: +SKIP
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
+from ge_nas.ranking.intervals import Estimate, mean_interval, paired_gain
 from ge_nas.ranking.pareto import (
     crowding_distance,
     hypervolume,
@@ -29,7 +33,7 @@ from ge_nas.ranking.pareto import (
     reference_point,
     to_minimization,
 )
-from ge_nas.storage.records import Status, TrialRecord, counted, evaluations, read_records
+from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, counted, evaluations, read_records, seed_runs
 from ge_nas.storage.studies import objective_names
 
 __all__ = ["RankedArchitecture", "Ranking", "rank", "rank_study"]
@@ -37,14 +41,25 @@ __all__ = ["RankedArchitecture", "Ranking", "rank", "rank_study"]
 
 @dataclass(frozen=True)
 class RankedArchitecture:
-    """One evaluated architecture and where it stands."""
+    """One evaluated architecture, its seeds, and where it stands."""
 
-    record: TrialRecord
-    accuracy: float | None  # final proxy accuracy; a pruned one's at its last epoch; None if untrained
+    record: TrialRecord  # its exploring evaluation (seed 0)
+    accuracy: float | None  # mean final accuracy over its seeds; a pruned one's at its last epoch; None if untrained
     front: int | None  # 1 = the Pareto front; None = not ranked (infeasible or pruned)
     crowding: float | None
     is_knee: bool
-    gain: float | None  # accuracy over the trained baseline's
+    seeds: dict[int, float]  # final accuracy by seed index, runs trained to the end
+    estimate: Estimate | None  # the accuracy's mean and 95 % interval over its seeds
+    gain_estimate: Estimate | None  # gain over the baseline, paired by seed (one point for a pruned run)
+
+    @property
+    def gain(self) -> float | None:
+        return None if self.gain_estimate is None else self.gain_estimate.mean
+
+    @property
+    def significant(self) -> bool:
+        """Its gain's interval excludes 0: better (or worse) than the baseline beyond the seed noise."""
+        return self.gain_estimate is not None and self.gain_estimate.excludes_zero
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,61 @@ class Ranking:
         """The most accurate ranked architecture (ties: lower front, then earlier trial)."""
         return min(self.ranked, key=lambda a: (-(a.accuracy or 0.0), a.front or 0, a.record.number), default=None)
 
+    @property
+    def noise(self) -> Estimate | None:
+        """The baseline's accuracy over its seeds: the noise floor every gain is read against."""
+        baseline = self.baseline
+        return None if baseline is None else baseline.estimate
+
+    def winner(self) -> RankedArchitecture | None:
+        """The architecture that beats the baseline beyond the seed noise with the surest gain (highest lower bound)."""
+        winners = [a for a in self.ranked if not a.record.baseline and a.significant and a.gain_estimate.mean > 0]
+        return max(winners, key=lambda a: (a.gain_estimate.low, -a.record.number), default=None)
+
+    def verdict(self) -> str:
+        """The search's answer in one sentence: which architecture beats the baseline, by how much, at what cost."""
+        baseline = self.baseline
+        if baseline is None:
+            return "no verdict yet: the baseline has not trained within budget"
+        candidates = [a for a in self.ranked if not a.record.baseline and a.gain_estimate is not None]
+        best = self.winner()
+        if best is not None:
+            gain = best.gain_estimate
+            return (
+                f"trial {best.record.number} ({best.record.code}) beats the baseline by {gain.mean:+.3f} "
+                f"{self.accuracy_name} (95 % CI {gain.low:+.3f} to {gain.high:+.3f}, {gain.n} paired seeds)"
+                + self._cost_change(best, baseline)
+            )
+        noise = self.noise
+        floor = (
+            f" (±{noise.half_width:.3f} over {noise.n} baseline seeds)"
+            if noise is not None and noise.half_width is not None
+            else " (the baseline has one seed: no noise floor measured)"
+        )
+        sentence = (
+            f"no architecture beats the baseline beyond the seed noise{floor}: on this data and proxy, GE does not pay"
+        )
+        closest = max(candidates, key=lambda a: a.gain_estimate.mean, default=None)
+        if closest is not None and closest.gain_estimate.mean > 0:
+            gain = closest.gain_estimate
+            interval = (
+                f"95 % CI {gain.low:+.3f} to {gain.high:+.3f}, {gain.n} paired seeds"
+                if gain.low is not None
+                else "one seed"
+            )
+            named = f"trial {closest.record.number} ({closest.record.code})"
+            sentence += f"; the closest, {named}, gains {gain.mean:+.3f} ({interval})"
+        return sentence
+
+    def _cost_change(self, candidate: RankedArchitecture, baseline: RankedArchitecture) -> str:
+        if len(self.objectives) < 2:
+            return ""
+        cost = self.objectives[1]
+        ours, theirs = cost_value(candidate.record, cost), cost_value(baseline.record, cost)
+        if not ours or not theirs:
+            return ""
+        return f" at {ours / theirs - 1:+.1%} {COSTS[cost].label}"
+
     def reference(self, anchor_at_worst: bool = False) -> np.ndarray | None:
         """The hypervolume's reference point, minimisation form, anchored at the baseline.
 
@@ -119,23 +189,39 @@ def rank_study(study: optuna.Study) -> Ranking:
 
 
 def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: Sequence[str]) -> Ranking:
-    """Rank the records' architectures into fronts; find the knee, and the gains over the baseline."""
+    """Rank the records' architectures into fronts on their mean accuracy; find the knee and the paired gains."""
     chosen = evaluations(records)
+    runs = seed_runs(records)
     accuracy_name = objectives[0]
-    complete = [r for r in chosen if r.status == Status.COMPLETE and r.values is not None]
-    points = to_minimization(np.array([r.values for r in complete]).reshape(-1, len(directions)), directions)
+    seeds = {
+        r.key: {index: run.accuracy(accuracy_name) for index, run in runs.get(r.key, {}).items()}
+        for r in chosen
+        if r.key is not None
+    }
+    complete = [r for r in chosen if r.status == Status.COMPLETE and r.values is not None and seeds.get(r.key)]
+    means = {r.number: mean_interval(list(seeds[r.key].values())) for r in complete}
+    values = [[means[r.number].mean, *r.values[1:]] for r in complete]
+    points = to_minimization(np.array(values).reshape(-1, len(directions)), directions)
     fronts = nondominated_fronts(points)
     crowding = crowding_distance(points, fronts)
     knee = complete[knee_point(points)].number if complete else None
     placed = {
-        r.number: (int(f), float(c)) for r, f, c in zip(complete, fronts.tolist(), crowding.tolist(), strict=True)
+        record.number: (int(front), float(distance))
+        for record, front, distance in zip(complete, fronts.tolist(), crowding.tolist(), strict=True)
     }
     baseline = next((r for r in complete if r.baseline), None)
-    base_accuracy = baseline.accuracy(accuracy_name) if baseline is not None else None
+    base_seeds = seeds[baseline.key] if baseline is not None else {}
     architectures = []
     for record in chosen:
-        accuracy = record.accuracy(accuracy_name)
         front, distance = placed.get(record.number, (None, None))
+        estimate = means.get(record.number)
+        own = seeds.get(record.key or "", {}) if estimate is not None else {}
+        if estimate is not None:
+            gain = paired_gain(own, base_seeds)
+            accuracy = estimate.mean
+        else:  # pruned (its last epoch against the baseline's seed 0) or infeasible (no accuracy)
+            accuracy = record.accuracy(accuracy_name)
+            gain = mean_interval([accuracy - base_seeds[0]]) if accuracy is not None and 0 in base_seeds else None
         architectures.append(
             RankedArchitecture(
                 record=record,
@@ -143,7 +229,9 @@ def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: 
                 front=front,
                 crowding=distance,
                 is_knee=record.number == knee,
-                gain=accuracy - base_accuracy if accuracy is not None and base_accuracy is not None else None,
+                seeds=own,
+                estimate=estimate,
+                gain_estimate=gain,
             )
         )
     return Ranking(tuple(objectives), tuple(directions), tuple(architectures), points, counted(records))

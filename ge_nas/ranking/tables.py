@@ -42,9 +42,10 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ge_nas.ranking.fronts import RankedArchitecture, Ranking, rank_study
 from ge_nas.storage.database import create_tables, make_engine, open_existing_storage
@@ -81,7 +82,15 @@ ARCHITECTURES = Table(
     Column("gflops", Double),
     Column("latency_ms", Double),
     Column("latency_ratio", Double),
-    Column("gain_over_baseline", Double),
+    Column("gain_over_baseline", Double),  # = gain (kept for queries written before seeds)
+    Column("accuracy_mean", Double),  # mean final accuracy over its seeds (= accuracy)
+    Column("accuracy_ci_low", Double),  # 95 % interval of that mean; NULL with one seed
+    Column("accuracy_ci_high", Double),
+    Column("seeds", Integer, nullable=False),  # seeds trained to the end
+    Column("gain", Double),  # accuracy over the baseline's, paired by seed
+    Column("gain_ci_low", Double),  # 95 % interval of the paired gain; NULL with one paired seed
+    Column("gain_ci_high", Double),
+    Column("significant", Boolean, nullable=False),  # the gain's interval excludes 0
     Column("front", Integer),
     Column("crowding", Double),
     Column("is_knee", Boolean, nullable=False),
@@ -109,6 +118,9 @@ STUDIES = Table(
     Column("baseline_accuracy", Double),
     Column("proxy_epochs", Integer),
     Column("proxy_imgsz", Integer),
+    Column("baseline_seeds", Integer, nullable=False),  # seeds of the baseline: the noise floor's sample
+    Column("noise", Double),  # half-width of the baseline accuracy's 95 % interval; NULL with one seed
+    Column("verdict", Text, nullable=False),  # the search's answer in one sentence
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -143,6 +155,7 @@ class TableWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        _drop_outdated_tables(engine)
         create_tables(METADATA, engine)
 
     def refresh(self, study: optuna.Study) -> None:
@@ -208,6 +221,9 @@ def study_summary(study: optuna.Study, ranking: Ranking) -> dict[str, Any]:
         "baseline_accuracy": baseline.accuracy if baseline else None,
         "proxy_epochs": proxy.get("epochs"),
         "proxy_imgsz": proxy.get("imgsz"),
+        "baseline_seeds": len(baseline.seeds) if baseline else 0,
+        "noise": ranking.noise.half_width if ranking.noise else None,
+        "verdict": ranking.verdict(),
         "updated_at": datetime.now(timezone.utc),
     }
 
@@ -215,6 +231,7 @@ def study_summary(study: optuna.Study, ranking: Ranking) -> dict[str, Any]:
 def _row(study_name: str, accuracy_name: str, architecture: RankedArchitecture) -> dict[str, Any]:
     record = architecture.record
     last = record.epochs[-1] if record.epochs else {}
+    estimate, gain = architecture.estimate, architecture.gain_estimate
     return {
         "study_name": study_name,
         "trial_number": record.number,
@@ -232,9 +249,34 @@ def _row(study_name: str, accuracy_name: str, architecture: RankedArchitecture) 
         "latency_ms": record.latency_ms,
         "latency_ratio": record.latency_ratio,
         "gain_over_baseline": architecture.gain,
+        "accuracy_mean": estimate.mean if estimate else None,
+        "accuracy_ci_low": estimate.low if estimate else None,
+        "accuracy_ci_high": estimate.high if estimate else None,
+        "seeds": len(architecture.seeds),
+        "gain": gain.mean if gain else None,
+        "gain_ci_low": gain.low if gain else None,
+        "gain_ci_high": gain.high if gain else None,
+        "significant": architecture.significant,
         "front": architecture.front,
         "crowding": architecture.crowding,
         "is_knee": architecture.is_knee,
         "is_baseline": record.baseline,
         "yaml": record.yaml,
     }
+
+
+def _drop_outdated_tables(engine: Engine) -> None:
+    """Drop our tables when an older version made them with other columns; the next refresh fills them again.
+
+    They hold nothing but a ranking of Optuna's trials, so nothing is lost.
+    """
+    existing = inspect(engine)
+    for table in METADATA.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        columns = {column["name"] for column in existing.get_columns(table.name)}
+        if columns != {column.name for column in table.columns}:
+            try:
+                table.drop(engine)
+            except SQLAlchemyError:  # another worker dropped it a moment ago
+                continue

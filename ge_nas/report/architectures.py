@@ -31,11 +31,38 @@ from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_stora
 from ge_nas.storage.records import COSTS, Status, read_record
 from ge_nas.storage.studies import load_existing_study, proxy_settings, stored_settings, study_names
 
-__all__ = ["PICKS", "StudyListing", "export_yaml", "fronts", "list_studies", "pick", "study_storage", "summary"]
+__all__ = [
+    "PICKS",
+    "StudyListing",
+    "export_yaml",
+    "fronts",
+    "list_studies",
+    "pick",
+    "study_storage",
+    "summary",
+    "within_the_noise",
+]
 
-PICKS: tuple[str, ...] = ("knee", "best-accuracy", "max-gflops=X", "max-params=X", "max-latency=X", "a trial number")
+PICKS: tuple[str, ...] = (
+    "knee",
+    "verdict",
+    "best-accuracy",
+    "max-gflops=X",
+    "max-params=X",
+    "max-latency=X",
+    "a trial number",
+)
 # Nullable integer columns, kept integers (not floats) in tables, CSV and JSON.
-_INTEGER_COLUMNS = ("front", "knee_trial", "best_trial", "baseline_trial", "proxy_epochs", "proxy_imgsz")
+_INTEGER_COLUMNS = (
+    "front",
+    "knee_trial",
+    "best_trial",
+    "baseline_trial",
+    "proxy_epochs",
+    "proxy_imgsz",
+    "seeds",
+    "baseline_seeds",
+)
 
 
 def study_storage(study_name: str, storage_url: str | None = None) -> str:
@@ -127,7 +154,8 @@ def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
 
     ``how`` is one of:
 
-    * ``"knee"``: the best compromise on the Pareto front (:func:`ranking.knee_point`);
+    * ``"knee"``: the best compromise on the Pareto front of mean accuracies (:func:`ranking.knee_point`);
+    * ``"verdict"``: the architecture the search's verdict names: the surest gain beyond the seed noise;
     * ``"best-accuracy"``: the most accurate trained architecture (ties: lower front, earlier trial);
     * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms): the most accurate
       trained architecture within that budget (ties: cheaper, then earlier trial);
@@ -138,6 +166,17 @@ def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
     """
     study, ranking, rows = _ranked(storage_url, study_name)
     return _choose(study, ranking, rows, how)
+
+
+def within_the_noise(row: pd.Series) -> str:
+    """A note when a picked architecture's gain is not established beyond the seed noise; "" when it is."""
+    if row["is_baseline"] or row["significant"] or row["gain"] is None or row["gain"] != row["gain"]:
+        return ""
+    name = f"trial {row['trial_number']} ({row['code']})"
+    low, high = row["gain_ci_low"], row["gain_ci_high"]
+    if low is None or low != low:
+        return f"note: {name} was trained with one seed: its gain {row['gain']:+.4f} is not checked against seed noise"
+    return f"note: {name}'s gain {row['gain']:+.4f} (95 % CI {low:+.4f} to {high:+.4f}) is within the seed noise"
 
 
 def export_yaml(storage_url: str, study_name: str, how: str | int, output: Path) -> Path:
@@ -186,6 +225,14 @@ def _choose(study: optuna.Study, ranking: Ranking, rows: list[dict[str, Any]], h
         raise InputError(f"study {name!r} has no trained architecture yet; run ge-nas search, or pick --trial N")
     if how == "knee":
         return pd.Series(by_trial[ranking.knee.record.number])
+    if how == "verdict":
+        winner = ranking.winner()
+        if winner is None:
+            raise InputError(
+                f"--pick verdict: no architecture of study {name!r} beats the baseline beyond the seed noise "
+                f"({ranking.verdict()}); pick knee or best-accuracy, or confirm more candidates"
+            )
+        return pd.Series(by_trial[winner.record.number])
     if how == "best-accuracy":
         return pd.Series(by_trial[ranking.most_accurate().record.number])
     cost, _, limit = how.removeprefix("max-").partition("=")
@@ -236,8 +283,16 @@ def _proxy_result(study: optuna.Study, row: pd.Series) -> str:
         reason = read_record(study.get_trials(deepcopy=False)[row["trial_number"]]).infeasible
         return f"not trained, {reason}; {costs}"
     accuracy = f"{row['accuracy_name']} {row['accuracy']:.4f}"
+    several = row["seeds"] > 1 and row["accuracy_ci_high"] is not None
+    if several:
+        accuracy += f" ±{row['accuracy_ci_high'] - row['accuracy']:.4f} (mean over {row['seeds']} seeds, 95 % CI)"
     if row["gain_over_baseline"] is not None:
-        accuracy += f" ({row['gain_over_baseline']:+.4f} over the baseline)"
+        interval = (
+            f", 95 % CI {row['gain_ci_low']:+.4f} to {row['gain_ci_high']:+.4f} paired by seed"
+            if several and row["gain_ci_low"] is not None
+            else ""
+        )
+        accuracy += f" ({row['gain_over_baseline']:+.4f} over the baseline{interval})"
     if row["state"] == Status.PRUNED.value:
         return f"stopped after {row['epochs_trained']} of {proxy.get('epochs', '?')} epochs at {accuracy}; {costs}"
     rank = f"front {row['front']}" + (", the knee" if row["is_knee"] else "")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ge_nas.ranking.fronts import rank_study
+from ge_nas.ranking.fronts import Ranking
+from ge_nas.ranking.intervals import Estimate
 from ge_nas.search.runner import Reporter
-from ge_nas.storage.records import Status, TrialRecord, cost_value
+from ge_nas.storage.records import Stage, Status, TrialRecord, cost_value
 
 __all__ = ["LiveReporter", "front_table"]
 
@@ -59,7 +59,8 @@ class LiveReporter(Reporter):
             f"{_number(record.gflops, '.3f'):>8} {_params(record.params):>8} {_number(record.latency_ms, '.1f'):>7} "
             f"[{style}]{record.status.value:<10}[/{style}] {record.seconds:>5.0f}s"
         )
-        self.progress.console.print(line + (f"  {record.note}" if record.note else ""))
+        note = record.note if record.stage == Stage.EXPLORE else f"seed {record.seed_index} ({record.stage.value})"
+        self.progress.console.print(line + (f"  {note}" if note else ""))
         self.progress.update(self.task, completed=min(finished, total))
         if not self.estimated and record.status == Status.COMPLETE and finished < total:
             self.estimated = True
@@ -70,24 +71,32 @@ class LiveReporter(Reporter):
             )
 
 
-def front_table(study: optuna.Study) -> Table:
-    """The current Pareto front (feasible, trained architectures), each with its gain over the baseline."""
-    ranking = rank_study(study)
+def front_table(ranking: Ranking, study_name: str) -> Table:
+    """The Pareto front (feasible, trained architectures): mean accuracy and gain over the baseline, with intervals."""
     costs = ranking.objectives[1:]
     front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
-    table = Table(title=f"Pareto front of study {study.study_name!r} ({len(front)} architectures)")
-    for column in ("trial", "architecture", ranking.accuracy_name, "gain vs baseline", *costs):
-        table.add_column(column, justify="left" if column == "architecture" else "right")
+    table = Table(title=f"Pareto front of study {study_name!r} ({len(front)} architectures)")
+    for column in ("trial", "architecture", "seeds", ranking.accuracy_name, "gain vs baseline", *costs):
+        table.add_column(column, justify="left" if column == "architecture" else "right", no_wrap=True)
     for a in front:
-        gain = f"{a.gain:+.4f}" if a.gain is not None else "-"
+        gain = "(baseline)" if a.record.baseline else _with_interval(a.gain_estimate, "+.4f")
         table.add_row(
             str(a.record.number),
             a.record.code or "?",
-            f"{a.accuracy:.4f}",
-            gain,
+            str(len(a.seeds)),
+            _with_interval(a.estimate, ".4f"),
+            gain + (" *" if a.significant else ""),
             *(f"{cost_value(a.record, c):.4g}" for c in costs),
         )
+    table.caption = "± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise"
     return table
+
+
+def _with_interval(estimate: Estimate | None, spec: str) -> str:
+    if estimate is None:
+        return "-"
+    spread = "" if estimate.half_width is None else f" ±{estimate.half_width:.4f}"
+    return format(estimate.mean, spec) + spread
 
 
 def _number(value: float | None, spec: str, missing: str = "") -> str:

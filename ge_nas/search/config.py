@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ge_nas.errors import InputError
 from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url
 from ge_nas.storage.records import ACCURACY_NAMES, COST_NAMES
@@ -32,8 +34,11 @@ if TYPE_CHECKING:
     from ge_nas.space.search_space import SearchSpace
 
 __all__ = [
+    "BASELINE_SEEDS",
+    "CONFIRM",
     "DEMO",
     "FINE_TUNE",
+    "MAX_SEEDS",
     "NEW_UNIT_LR_FACTOR",
     "PRUNERS",
     "SAMPLERS",
@@ -46,6 +51,7 @@ __all__ = [
     "check_option",
     "file_sha256",
     "fine_tune_recipe",
+    "training_seed",
     "workers_for_devices",
 ]
 
@@ -86,12 +92,19 @@ class DatasetDefaults:
     trials: int
     epochs: int
     imgsz: int
-    parent_epochs: int
+    parent_epochs: int  # the parent's epochs (at most, with a patience)
+    parent_patience: int  # stop the parent after this many epochs without a better validation; 0: never
 
 
 # The demo: short proxies that inherit from a parent trained once (not needed with --weights).
-DEMO = DatasetDefaults(trials=20, epochs=4, imgsz=128, parent_epochs=20)
-USER_DATASET = DatasetDefaults(trials=10, epochs=16, imgsz=640, parent_epochs=0)
+DEMO = DatasetDefaults(trials=20, epochs=4, imgsz=128, parent_epochs=20, parent_patience=0)
+# A user's dataset without --weights: a parent trained until its validation mAP stops improving
+# (proxies from scratch rank noise: mAP stays 0 for the first dozen epochs on easy data).
+USER_DATASET = DatasetDefaults(trials=10, epochs=4, imgsz=640, parent_epochs=100, parent_patience=10)
+# Seeds: the baseline's (the noise floor), how many front candidates get more, and how many at most.
+BASELINE_SEEDS = 3
+CONFIRM = 3
+MAX_SEEDS = 5
 
 
 @dataclass(frozen=True)
@@ -143,7 +156,12 @@ class ProxySettings:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything one search run needs; build it with :func:`build_config` (or directly, in tests)."""
+    """Everything one search run needs; build it with :func:`build_config`, which checks every option.
+
+    Built directly, the seed settings default to a single seed (no noise floor, no
+    confirmation): cheap, for tests and scripts that want exactly that; ``build_config``
+    applies :data:`BASELINE_SEEDS`, :data:`CONFIRM` and :data:`MAX_SEEDS`.
+    """
 
     space: SearchSpace
     data_yaml: Path
@@ -163,6 +181,10 @@ class SearchConfig:
     workers: int = 1  # worker processes on this machine
     weights: Path | None = None  # a pretrained checkpoint of the base model to inherit from
     parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
+    parent_patience: int = 0  # stop the parent's training after this many epochs without improvement
+    baseline_seeds: int = 1  # seeds of the baseline: the noise floor every gain is read against
+    confirm: int = 0  # front candidates that get further seeds after the exploring trials
+    max_seeds: int = 1  # seeds at most per confirmed candidate (and for the baseline)
 
     def comparable_settings(self) -> dict[str, Any]:
         """What must not change when a study is resumed, or its results stop being comparable.
@@ -191,7 +213,11 @@ class SearchConfig:
     def _parent_setting(self) -> str:
         if self.weights is not None:
             return f"weights sha256:{file_sha256(self.weights)}"
-        return f"trained {self.parent_epochs} epochs" if self.parent_epochs else "none (from scratch)"
+        if not self.parent_epochs:
+            return "none (from scratch)"
+        if self.parent_patience:
+            return f"trained until no better for {self.parent_patience} epochs (at most {self.parent_epochs})"
+        return f"trained {self.parent_epochs} epochs"
 
 
 def build_config(
@@ -220,6 +246,9 @@ def build_config(
     max_latency: float | None = None,
     max_failures: int = 5,
     verbose: bool = False,
+    baseline_seeds: int = BASELINE_SEEDS,
+    confirm: int = CONFIRM,
+    max_seeds: int = MAX_SEEDS,
 ) -> SearchConfig:
     """A search's settings from ``ge-nas search``'s options; None means the default for the data.
 
@@ -245,6 +274,11 @@ def build_config(
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
     if not 0 <= seed <= MAX_SEED:
         raise InputError(f"--seed {seed}: use a whole number from 0 to {MAX_SEED}")
+    if not 1 <= baseline_seeds <= max_seeds or confirm < 0:
+        raise InputError(
+            f"--baseline-seeds {baseline_seeds}, --confirm {confirm}, --max-seeds {max_seeds}: use at least one "
+            "baseline seed, no more than --max-seeds, and --confirm 0 or more"
+        )
     budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
     for cost, limit in budgets:
         if limit is not None and not (math.isfinite(limit) and limit > 0):
@@ -257,15 +291,15 @@ def build_config(
         )
     devices = devices_of(check_device(device))
     workers = workers_for_devices(devices, workers)
+    defaults = DEMO if dataset is None else USER_DATASET
+    # --parent-epochs N: exactly N epochs; unset: the defaults (none with --weights).
+    parent_patience = defaults.parent_patience if parent_epochs is None and weights is None else 0
+    if parent_epochs is None:
+        parent_epochs = 0 if weights is not None else defaults.parent_epochs
     if dataset is None:
-        defaults = DEMO
-        demo_parent_epochs = 0 if weights is not None else DEMO.parent_epochs
-        parent_epochs = parent_epochs if parent_epochs is not None else demo_parent_epochs
         imgsz = imgsz or defaults.imgsz
         data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz), DEMO_DATASET_LABEL
     else:
-        defaults = USER_DATASET
-        parent_epochs = parent_epochs or defaults.parent_epochs
         imgsz = imgsz or defaults.imgsz
         data_yaml = check_dataset(dataset)
         dataset_label = data_yaml.parent.name if data_yaml.stem in GENERIC_DATASET_NAMES else data_yaml.stem
@@ -296,7 +330,11 @@ def build_config(
         verbose=verbose,
         weights=weights,
         parent_epochs=parent_epochs,
+        parent_patience=parent_patience,
         workers=workers,
+        baseline_seeds=baseline_seeds,
+        confirm=confirm,
+        max_seeds=max_seeds,
     )
 
 
@@ -322,6 +360,17 @@ def workers_for_devices(devices: list[str], workers: int | None) -> int:
 def _name_part(label: str) -> str:
     """A folder or file name as it may appear in a study name (letters, digits, '_', '-', '.')."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "dataset"
+
+
+def training_seed(seed: int, seed_index: int) -> int:
+    """The training seed of seed ``seed_index`` of every architecture in a search run with ``--seed seed``.
+
+    Seed 0 is ``seed`` itself; further seeds are drawn from it, so two searches with
+    different ``--seed`` share no training seed.
+    """
+    if seed_index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, seed_index]).generate_state(1)[0]) % (MAX_SEED + 1)
 
 
 def check_option(option: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -13,6 +13,7 @@ Each trial:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -21,19 +22,22 @@ from pathlib import Path
 import optuna
 from optuna.trial import Trial
 
-from ge_nas.search.config import SearchConfig
+from ge_nas.interrupts import raise_if_interrupted
+from ge_nas.search.config import SearchConfig, training_seed
 from ge_nas.search.pruning import ProxyPruner
 from ge_nas.search.sampling import suggest_candidate
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.storage.records import (
     COSTS,
+    Stage,
     Status,
     TrialRecord,
     TrialWriter,
     cost_value,
     evaluation_of,
     read_records,
+    seed_run_of,
 )
 from ge_nas.storage.workers import Worker
 from ge_nas.yolo.costs import Cost, measure_cost
@@ -81,10 +85,14 @@ class Objective:
 
     def _evaluate(self, trial: Trial, writer: TrialWriter) -> list[float] | float:
         writer.started(self.worker.id)
-        self._check_not_surplus(trial, writer)
+        # A trial enqueued for another seed of a known architecture says so in its attributes.
+        stage = Stage(trial.user_attrs.get("stage", Stage.EXPLORE.value))
+        seed_index = int(trial.user_attrs.get("seed_index", 0))
+        if stage == Stage.EXPLORE:
+            self._check_not_surplus(trial, writer)
         candidate = suggest_candidate(trial, self.space)
-        writer.sampled(candidate.key, candidate.code, candidate.units)
-        previous = self._evaluation_of(trial, candidate.key)
+        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index)
+        previous = self._earlier_run(trial, candidate.key, stage, seed_index)
         if previous is not None:
             return self._reuse(writer, previous)
         generated = generate_model_yaml(self.space, candidate)
@@ -104,12 +112,13 @@ class Objective:
         workdir = self.config.workdir / f"trial-{trial.number:05d}"
         model_yaml = generated.write(workdir / "model.yaml")
         start = time.perf_counter()
+        proxy = dataclasses.replace(self.config.proxy, seed=training_seed(self.config.proxy.seed, seed_index))
         history = train_proxy(
             model_yaml,
             self.config.data_yaml,
-            self.config.proxy,
+            proxy,
             workdir,
-            on_epoch=self._epoch_callback(trial, writer, cost),
+            on_epoch=self._epoch_callback(trial, writer, cost, prunable=stage == Stage.EXPLORE),
             verbose=self.config.verbose,
             inheritance=Inheritance(self.parent_state, generated.index_map) if self.parent_state else None,
         )
@@ -125,32 +134,36 @@ class Objective:
         ahead = [
             record
             for record in read_records(trial.study)
-            if record.number < trial.number and (record.counts or record.status == Status.RUNNING)
+            if record.number < trial.number
+            and (record.counts or (record.status == Status.RUNNING and record.stage == Stage.EXPLORE))
         ]
         if len(ahead) >= self.config.trials:
             writer.surplus()
             raise Surplus(f"the study already has {self.config.trials} trials finished or running")
 
-    def _evaluation_of(self, trial: Trial, key: str) -> TrialRecord | None:
-        """The earlier evaluation of ``key`` to reuse; None once this trial holds the claim to train it.
+    def _earlier_run(self, trial: Trial, key: str, stage: Stage, seed_index: int) -> TrialRecord | None:
+        """The earlier run to reuse; None once this trial holds the claim to train it.
 
-        Claiming is atomic in the database, so of several workers that sample one architecture
-        only one trains it; the others wait for its result and reuse it. A claim whose trial
-        failed, or whose worker died, is taken over.
+        An exploring trial reuses its architecture's exploring evaluation; a trial for another
+        seed reuses only a run of that same seed. Claiming is atomic in the database, so of
+        several workers that draw one architecture (and seed) only one trains it; the others
+        wait for its result and reuse it. A claim whose trial failed, or whose worker died,
+        is taken over.
         """
+        claim = f"{key}@seed{seed_index}"
         while True:
             records = read_records(trial.study)
-            previous = evaluation_of(records, key)
+            previous = evaluation_of(records, key) if stage == Stage.EXPLORE else seed_run_of(records, key, seed_index)
             if previous is not None:
                 return previous
-            holder = self.worker.claim(key, trial.number)
+            holder = self.worker.claim(claim, trial.number)
             if holder.trial_number == trial.number:
-                self._claimed = key
+                self._claimed = claim
                 return None
             # Read again: the holder's trial may have started after the records above were read.
             holder_record = next((r for r in read_records(trial.study) if r.number == holder.trial_number), None)
-            if self.worker.claim_is_stale(holder, holder_record) and self.worker.take_over(key, holder, trial.number):
-                self._claimed = key
+            if self.worker.claim_is_stale(holder, holder_record) and self.worker.take_over(claim, holder, trial.number):
+                self._claimed = claim
                 return None
             self.worker.fail_stale_trials(trial.study)
             time.sleep(TWIN_POLL_SECONDS)
@@ -172,7 +185,10 @@ class Objective:
             raise optuna.TrialPruned(f"same architecture as trial {previous.number}, which was pruned")
         return list(previous.values) if self.config.objectives.multi else previous.values[0]
 
-    def _epoch_callback(self, trial: Trial, writer: TrialWriter, cost: Cost) -> Callable[[int, dict[str, float]], None]:
+    def _epoch_callback(
+        self, trial: Trial, writer: TrialWriter, cost: Cost, prunable: bool
+    ) -> Callable[[int, dict[str, float]], None]:
+        """Store every epoch; ask the pruner after each but the last (never for an extra seed: it must finish)."""
         epochs: list[dict[str, float]] = []
         accuracy_name = self.config.objectives.accuracy
         costs = [cost_value(cost, name) for name in self.config.objectives.costs]
@@ -180,7 +196,8 @@ class Objective:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             epochs.append({"epoch": epoch, **metrics})
             writer.epochs(epochs)
-            if epoch >= self.config.proxy.epochs:
+            raise_if_interrupted()  # a Ctrl-C that a library swallowed stops the trial here at the latest
+            if epoch >= self.config.proxy.epochs or not prunable:
                 return
             reason = self.pruner.reason_to_stop(trial, epoch, metrics[accuracy_name], costs)
             if reason:

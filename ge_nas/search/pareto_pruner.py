@@ -107,7 +107,12 @@ class ParetoPruner:
         return self._n_warmup_epochs
 
     def decide(
-        self, epoch: int, accuracy: float, costs: Sequence[float], completed: Sequence[TrialHistory]
+        self,
+        epoch: int,
+        accuracy: float,
+        costs: Sequence[float],
+        completed: Sequence[TrialHistory],
+        margin: float | None = None,
     ) -> PruneDecision | None:
         """Whether the running trial stops after ``epoch``; None = keep training.
 
@@ -116,6 +121,8 @@ class ParetoPruner:
             accuracy: The running trial's validation accuracy after that epoch (higher is better).
             costs: The running trial's costs, in the same order as every history's (lower is better).
             completed: The trials that finished training; those that stopped before ``epoch`` are ignored.
+            margin: The lead that counts as clear at this epoch, when it is known better than the
+                pruner's own ``margin`` (e.g. measured from seeds); never below it.
         """
         if epoch < 1:
             raise ValueError(f"epoch must be 1 or more (epochs count from 1), got {epoch}")
@@ -131,8 +138,9 @@ class ParetoPruner:
         peers = [history for history in completed if len(history.accuracies) >= epoch]
         if len(peers) < self._n_startup_trials:
             return None
+        lead = max(self._margin, margin or 0.0)
         dominating = sorted(
-            (history for history in peers if self._clearly_dominates(history, epoch, accuracy, costs)),
+            (history for history in peers if self._clearly_dominates(history, epoch, accuracy, costs, lead)),
             key=lambda history: history.number,
         )
         if len(dominating) < self._min_dominating:
@@ -143,8 +151,10 @@ class ParetoPruner:
         reason = f"dominated at epoch {epoch} by {trials}: accuracy {accuracy:.4g} vs >= {weakest:.4g} at no more cost"
         return PruneDecision(epoch, reason, numbers)
 
-    def _clearly_dominates(self, history: TrialHistory, epoch: int, accuracy: float, costs: Sequence[float]) -> bool:
+    def _clearly_dominates(
+        self, history: TrialHistory, epoch: int, accuracy: float, costs: Sequence[float], lead: float
+    ) -> bool:
         theirs = history.accuracies[epoch - 1]
         no_costlier = all(their <= own for their, own in zip(history.costs, costs, strict=True))
         strictly_better = theirs > accuracy or any(their < own for their, own in zip(history.costs, costs, strict=True))
-        return theirs >= accuracy + self._margin and no_costlier and strictly_better
+        return theirs >= accuracy + lead and no_costlier and strictly_better

@@ -10,6 +10,7 @@ to know which.
 
 from __future__ import annotations
 
+import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -17,9 +18,12 @@ import optuna
 
 from ge_nas.search.config import PRUNERS, Objectives
 from ge_nas.search.pareto_pruner import ParetoPruner, TrialHistory
-from ge_nas.storage.records import read_records, trained_to_the_end
+from ge_nas.storage.records import TrialRecord, read_records, trained_to_the_end
 
-__all__ = ["NoPruning", "OptunaPruning", "ParetoPruning", "ProxyPruner", "make_pruner"]
+__all__ = ["NOISE_MARGIN_FACTOR", "NoPruning", "OptunaPruning", "ParetoPruning", "ProxyPruner", "make_pruner"]
+
+# A candidate is clearly behind when it trails by this many standard deviations of the baseline's seeds.
+NOISE_MARGIN_FACTOR = 2.0
 
 
 class ProxyPruner(ABC):
@@ -61,19 +65,34 @@ class OptunaPruning(ProxyPruner):
 
 
 class ParetoPruning(ProxyPruner):
-    """The Pareto pruner, against every trial of the study that trained its own proxy to the end."""
+    """The Pareto pruner, against every trial of the study that trained its own proxy to the end.
+
+    A lead counts as clear only beyond the seed noise: :data:`NOISE_MARGIN_FACTOR` standard
+    deviations of the baseline's seeds at the same epoch, once two baseline seeds finished
+    (never below the pruner's own margin).
+    """
 
     def __init__(self, pruner: ParetoPruner, accuracy_name: str) -> None:
         self.pruner = pruner
         self._accuracy_name = accuracy_name
 
     def reason_to_stop(self, trial: optuna.Trial, epoch: int, accuracy: float, costs: Sequence[float]) -> str | None:
+        finished = trained_to_the_end(read_records(trial.study))
         histories = [
             TrialHistory(record.number, tuple(e[self._accuracy_name] for e in record.epochs), record.values[1:])
-            for record in trained_to_the_end(read_records(trial.study))
+            for record in finished
         ]
-        decision = self.pruner.decide(epoch, accuracy, costs, histories)
+        decision = self.pruner.decide(epoch, accuracy, costs, histories, margin=self.noise_margin(finished, epoch))
         return decision.reason if decision else None
+
+    def noise_margin(self, finished: Sequence[TrialRecord], epoch: int) -> float | None:
+        """:data:`NOISE_MARGIN_FACTOR` times the spread of the baseline's seeds at ``epoch``; None below two seeds."""
+        at_epoch = [
+            record.epochs[epoch - 1][self._accuracy_name]
+            for record in finished
+            if record.baseline and len(record.epochs) >= epoch
+        ]
+        return NOISE_MARGIN_FACTOR * statistics.stdev(at_epoch) if len(at_epoch) >= 2 else None
 
 
 def make_pruner(

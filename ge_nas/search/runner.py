@@ -16,9 +16,7 @@ import multiprocessing.process
 import os
 import shutil
 import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +24,18 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from ge_nas.data.user_dataset import class_count
+from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
+from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.tables import TableWriter, table_writer
 from ge_nas.search.config import SearchConfig, file_sha256
+from ge_nas.search.confirmation import confirmation_runs, enqueue, noise_runs
 from ge_nas.search.objective import TWIN_POLL_SECONDS, Objective
 from ge_nas.search.pruning import ProxyPruner, make_pruner
-from ge_nas.search.sampling import baseline_params, make_sampler, run_seed
+from ge_nas.search.sampling import make_sampler, run_seed
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.storage.database import open_storage
-from ge_nas.storage.records import Status, TrialRecord, counted, read_record, read_records
+from ge_nas.storage.records import Stage, Status, TrialRecord, counted, read_record, read_records
 from ge_nas.storage.studies import open_study, record_dataset, record_parent, stored_parent
 from ge_nas.storage.workers import GRACE_SECONDS, Worker
 from ge_nas.yolo.devices import devices_of
@@ -71,7 +72,8 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     With ``config.workers > 1`` the trials run in that many worker processes on the same
     study (each with its own GPU when ``--device`` lists several); this process prepares
     the study and reports the trials as they land. SIGTERM stops the search as Ctrl-C does
-    (``KeyboardInterrupt``): running trials are marked failed, worker processes included.
+    (``KeyboardInterrupt``): running trials are marked failed, worker processes included. An
+    interrupt is never lost (see :mod:`ge_nas.interrupts`).
 
     Raises:
         InputError: bad input, found before the study is created or changed.
@@ -80,12 +82,13 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
     reporter = reporter or Reporter()
     if not config.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures show in our rows, without tracebacks
-    with _terminate_as_interrupt():
+    with interrupts_recorded():
         parent_note = _check_parent(config)
         settings = config.comparable_settings()
         study = _open(config, settings)
         record_dataset(study, str(config.data_yaml))
-        already = counted(read_records(study))
+        records = read_records(study)
+        already = counted(records)
         reporter.plan(
             f"study {config.study_name!r}: {already} of {config.trials} trials done; "
             f"space {config.space.name} ({config.space.size:,} architectures); "
@@ -94,8 +97,9 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
         )
         if parent_note:
             reporter.plan(parent_note)
-        if already >= config.trials:
+        if not _work_left(config, records):
             return study
+        reporter.plan(_cost_plan(config))
         with table_writer(config.storage_url) as tables:
             tables.refresh(study)  # brings studies made by older versions up to date
         with Worker(config.storage_url, config.study_name) as worker:
@@ -103,7 +107,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
             if stale:
                 reporter.plan("marked failed: " + "; ".join(f"trial {t.number}, as {t.reason}" for t in stale))
             parent = ensure_parent(config, study, reporter, worker)
-            _enqueue_baseline(config, study)
+            enqueue(study, config, read_records(study), noise_runs(config))
             if config.workers == 1:
                 run_worker(config, parent, reporter, study, worker)
             else:
@@ -128,23 +132,31 @@ def run_worker(
         progress = _Progress(config, reporter, tables)
         waiting_for: set[int] = set()
         while time.monotonic() < deadline and not progress.last_error:
+            raise_if_interrupted()
             records = read_records(study)
-            finished = counted(records)
-            if finished >= config.trials or _exhausted(config, records):
-                break
-            if finished + sum(record.status == Status.RUNNING for record in records) >= config.trials:
-                # The last places are taken: wait for them, or for a dead worker's trial to be failed.
-                worker.fail_stale_trials(study)
-                unowned = set(worker.unowned_running(study)) - waiting_for
-                if unowned:
-                    waiting_for |= unowned
-                    reporter.plan(
-                        f"waiting for trial(s) {', '.join(map(str, sorted(unowned)))}: running, but no ge-nas worker "
-                        f"owns them (made by Optuna directly?); they count as failed after {GRACE_SECONDS:g} s"
-                    )
-                time.sleep(TWIN_POLL_SECONDS)
-                continue
-            study.optimize(objective, n_trials=1, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+            if _exploring(config, records):
+                if not _last_places_taken(config, records):
+                    study.optimize(objective, n_trials=1, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+                    continue
+            else:
+                # Confirmation: a round of further seeds for the front's undecided candidates.
+                enqueue(study, config, records, confirmation_runs(_rank(config, records), config))
+                records = read_records(study)
+                if any(record.status == Status.WAITING for record in records):
+                    study.optimize(objective, n_trials=1, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+                    continue
+                if not any(record.status == Status.RUNNING for record in records):
+                    break  # nothing queued, nothing running: the search is done
+            # Others' trials decide what comes next: wait for them, or for a dead worker's trial to be failed.
+            worker.fail_stale_trials(study)
+            unowned = set(worker.unowned_running(study)) - waiting_for
+            if unowned:
+                waiting_for |= unowned
+                reporter.plan(
+                    f"waiting for trial(s) {', '.join(map(str, sorted(unowned)))}: running, but no ge-nas worker "
+                    f"owns them (made by Optuna directly?); they count as failed after {GRACE_SECONDS:g} s"
+                )
+            time.sleep(TWIN_POLL_SECONDS)
     if progress.last_error:
         raise SearchFailed(
             f"stopped after {config.max_failures} failed trials in a row; last error: {progress.last_error} "
@@ -176,11 +188,19 @@ def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter,
                 reporter.plan("another worker is training this study's parent; waiting for it")
                 announced = True
             time.sleep(TWIN_POLL_SECONDS)
-        reporter.plan(f"training the parent (the base model) for {config.parent_epochs} epochs, once for this study")
+        how_long = (
+            f"until its validation mAP stops improving ({config.parent_patience} epochs' patience, "
+            f"at most {config.parent_epochs} epochs)"
+            if config.parent_patience
+            else f"for {config.parent_epochs} epochs"
+        )
+        reporter.plan(f"training the parent (the base model) {how_long}, once for this study")
         base_yaml = generate_model_yaml(config.space, Candidate.baseline()).write(
             config.workdir / "parent" / "model.yaml"
         )
-        trained = train_parent(base_yaml, config.data_yaml, config.proxy, config.parent_epochs, config.workdir)
+        trained = train_parent(
+            base_yaml, config.data_yaml, config.proxy, config.parent_epochs, config.workdir, config.parent_patience
+        )
         parent.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(trained, parent)
     else:
@@ -197,32 +217,45 @@ def _check_parent(config: SearchConfig) -> str:
     return fit.note
 
 
-def _enqueue_baseline(config: SearchConfig, study: optuna.Study) -> None:
-    """Queue the baseline until one baseline trial has finished: one that failed or was killed is queued again."""
-    records = read_records(study)
-    done_or_coming = any(
-        (record.baseline and (record.counts or record.status == Status.RUNNING)) or record.status == Status.WAITING
-        for record in records
-    )
-    if not done_or_coming:
-        study.enqueue_trial(baseline_params(config.space))
+def _exploring(config: SearchConfig, records: list[TrialRecord]) -> bool:
+    """Whether exploring trials are still wanted: fewer than ``--trials`` counted, and the space not exhausted."""
+    return counted(records) < config.trials and not _exhausted(config, records)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the main thread, so it stops a search the way Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _last_places_taken(config: SearchConfig, records: list[TrialRecord]) -> bool:
+    running = sum(record.status == Status.RUNNING and record.stage == Stage.EXPLORE for record in records)
+    return counted(records) + running >= config.trials
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _work_left(config: SearchConfig, records: list[TrialRecord]) -> bool:
+    """Exploring trials, queued or running trials, or another round of confirmation."""
+    if _exploring(config, records) or any(r.status in (Status.WAITING, Status.RUNNING) for r in records):
+        return True
+    wanted = [*noise_runs(config), *confirmation_runs(_rank(config, records), config)]
+    return any(not _has_run(records, run.key, run.seed_index) for run in wanted)
+
+
+def _has_run(records: list[TrialRecord], key: str, seed_index: int) -> bool:
+    return any(r.key == key and r.seed_index == seed_index and r.has_result for r in records)
+
+
+def _rank(config: SearchConfig, records: list[TrialRecord]) -> Ranking:
+    return rank(records, config.objectives.names, config.objectives.directions)
+
+
+def _cost_plan(config: SearchConfig) -> str:
+    """What the search will train, in runs and epochs, before any timing is known."""
+    parts = []
+    if config.parent_epochs and config.weights is None:
+        at_most = "up to " if config.parent_patience else ""
+        parts.append(f"a parent of {at_most}{config.parent_epochs} epochs (once)")
+    parts.append(f"{config.trials} exploring trials of up to {config.proxy.epochs} epochs")
+    if config.baseline_seeds > 1:
+        parts.append(f"{config.baseline_seeds - 1} more seeds of the baseline (the noise floor)")
+    if config.confirm and config.max_seeds > 1:
+        most = config.confirm * (config.max_seeds - 1)
+        parts.append(f"up to {most} confirmation runs ({config.confirm} candidates x {config.max_seeds - 1} seeds)")
+    return "plan: " + ", then ".join(parts)
 
 
 def _open(config: SearchConfig, settings: dict[str, Any]) -> optuna.Study:
@@ -307,7 +340,7 @@ def _worker_process(config: SearchConfig, parent: Path | None) -> None:
     if not config.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        with _terminate_as_interrupt():
+        with interrupts_recorded():
             run_worker(config, parent, Reporter())
     except SearchFailed:
         raise SystemExit(_FAILED_EXIT) from None

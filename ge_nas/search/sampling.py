@@ -16,7 +16,7 @@ from ge_nas.space.candidate import Candidate
 from ge_nas.space.search_space import SearchSpace
 from ge_nas.storage.records import constraint_violation
 
-__all__ = ["baseline_params", "make_sampler", "run_seed", "suggest_candidate"]
+__all__ = ["candidate_params", "make_sampler", "run_seed", "suggest_candidate"]
 
 
 def make_sampler(name: str, seed: int, constrained: bool) -> optuna.samplers.BaseSampler:
@@ -45,9 +45,21 @@ def run_seed(seed: int, started: int) -> int:
     return int(np.random.SeedSequence([seed, started]).generate_state(1)[0]) if started else seed
 
 
-def baseline_params(space: SearchSpace) -> dict[str, bool]:
-    """The trial parameters that sample the baseline (no GE anywhere), for ``enqueue_trial``."""
-    return {_use_param(p.index, p.alias): False for p in space.points}
+def candidate_params(space: SearchSpace, candidate: Candidate) -> dict[str, bool | str]:
+    """The parameters that sample ``candidate`` (:func:`suggest_candidate` inverted), for ``enqueue_trial``."""
+    placements = dict(candidate.placements)
+    budget = space.max_units if space.max_units is not None else len(space.points)
+    params: dict[str, bool | str] = {}
+    placed = 0
+    for point in space.points:
+        if placed >= budget:
+            break  # later points are not sampled once the budget is used
+        name = _use_param(point.index, point.alias)
+        params[name] = point.index in placements
+        if point.index in placements:
+            params[f"{name}:choice"] = placements[point.index].label
+            placed += 1
+    return params
 
 
 def suggest_candidate(trial: Trial, space: SearchSpace) -> Candidate:

@@ -28,7 +28,15 @@ Trial user attributes (the stored schema; studies of earlier versions use the sa
 ``error``           why the trial failed (an exception, Ctrl-C, a killed worker)
 ``surplus``         started after other workers had filled ``--trials``: not a result
 ``worker``          the process that ran it (see :mod:`ge_nas.storage.workers`)
+``stage``           ``explore`` (sampled, or the first baseline), ``noise`` (another seed of the
+                    baseline) or ``confirm`` (another seed of a front candidate); missing: explore
+``seed_index``      which seed of its architecture it trained (0, 1, ...; missing: 0): seed ``s``
+                    of a candidate is compared with seed ``s`` of the baseline
 ==================  ==========================================================
+
+An architecture's result is the set of its seeded runs: the exploring trial (seed 0) and,
+for the baseline and the candidates the search confirms, further seeds. Only exploring
+trials count towards ``--trials``.
 
 Example:
     >>> from ge_nas.storage.records import read_records, counted  # doctest: +SKIP
@@ -54,6 +62,7 @@ __all__ = [
     "COSTS",
     "COST_NAMES",
     "CostField",
+    "Stage",
     "Status",
     "TrialRecord",
     "TrialWriter",
@@ -65,6 +74,8 @@ __all__ = [
     "mark_failed",
     "read_record",
     "read_records",
+    "seed_run_of",
+    "seed_runs",
     "trained_to_the_end",
 ]
 
@@ -96,6 +107,14 @@ def cost_value(item: Any, name: str) -> float | None:
     """The cost called ``name`` of a record or a measured cost (both name their fields as stored)."""
     value = getattr(item, COSTS[name].attribute)
     return None if value is None else float(value)
+
+
+class Stage(str, Enum):
+    """Why a trial ran: to explore the space, or to add a seed to an architecture already seen."""
+
+    EXPLORE = "explore"  # sampled (or the first baseline): counts towards --trials
+    NOISE = "noise"  # another seed of the baseline: the noise floor every gain is measured against
+    CONFIRM = "confirm"  # another seed of a front candidate, so its gain gets an interval
 
 
 class Status(str, Enum):
@@ -142,15 +161,22 @@ class TrialRecord:
     worker: str | None = None
     values: tuple[float, ...] | None = None  # the study's objective values, once complete
     seconds: float = 0.0  # from start to finish; 0 while running
+    stage: Stage = Stage.EXPLORE
+    seed_index: int = 0
 
     @property
     def baseline(self) -> bool:
         return self.key == BASELINE_KEY
 
     @property
-    def counts(self) -> bool:
-        """Whether it counts towards ``--trials``: a result, its own or reused (failed ones are retried)."""
+    def has_result(self) -> bool:
+        """A result, its own or reused (failed ones are retried)."""
         return self.status.evaluated or self.status == Status.REUSED
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts towards ``--trials``: an exploring trial with a result."""
+        return self.has_result and self.stage == Stage.EXPLORE
 
     @property
     def note(self) -> str:
@@ -197,6 +223,8 @@ def read_record(trial: FrozenTrial) -> TrialRecord:
         worker=attrs.get("worker"),
         values=tuple(trial.values) if trial.state == TrialState.COMPLETE and trial.values else None,
         seconds=(trial.datetime_complete - trial.datetime_start).total_seconds() if finished else 0.0,
+        stage=Stage(attrs.get("stage", Stage.EXPLORE.value)),
+        seed_index=int(attrs.get("seed_index", 0)),
     )
 
 
@@ -226,19 +254,37 @@ def counted(records: Iterable[TrialRecord]) -> int:
 
 
 def evaluations(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Each architecture's own evaluation, by trial number: what the fronts rank.
+    """Each architecture's own exploring evaluation, by trial number: what the fronts rank.
 
-    Per architecture key, the first trial that completed (trained, or found over budget),
-    else the first one pruned; trials that reused a result, failed or still run add nothing.
+    Per architecture key, the first exploring trial that completed (trained, or found over
+    budget), else the first one pruned; trials that reused a result, failed or still run add
+    nothing. Further seeds of an architecture are in :func:`seed_runs`.
     """
     chosen: dict[str, TrialRecord] = {}
     for record in sorted(records, key=lambda r: r.number):
-        if not record.status.evaluated or record.key is None:
+        if not record.status.evaluated or record.key is None or record.stage != Stage.EXPLORE:
             continue
         earlier = chosen.get(record.key)
         if earlier is None or (earlier.status == Status.PRUNED and record.status != Status.PRUNED):
             chosen[record.key] = record
     return sorted(chosen.values(), key=lambda r: r.number)
+
+
+def seed_runs(records: Sequence[TrialRecord]) -> dict[str, dict[int, TrialRecord]]:
+    """Per architecture key, its runs trained to the end, by seed index (the first run of each seed)."""
+    runs: dict[str, dict[int, TrialRecord]] = {}
+    for record in sorted(records, key=lambda r: r.number):
+        if record.status == Status.COMPLETE and record.key is not None and record.epochs:
+            runs.setdefault(record.key, {}).setdefault(record.seed_index, record)
+    return runs
+
+
+def seed_run_of(records: Sequence[TrialRecord], key: str, seed_index: int) -> TrialRecord | None:
+    """The run of seed ``seed_index`` of architecture ``key`` to reuse, if one finished (trained or pruned)."""
+    for record in sorted(records, key=lambda r: r.number):
+        if record.key == key and record.seed_index == seed_index and record.status in (Status.COMPLETE, Status.PRUNED):
+            return record
+    return None
 
 
 def evaluation_of(records: Sequence[TrialRecord], key: str) -> TrialRecord | None:
@@ -290,8 +336,10 @@ class TrialWriter:
     def started(self, worker: str) -> None:
         self._set(worker=worker)
 
-    def sampled(self, key: str, code: str, units: int) -> None:
-        self._set(key=key, code=code, units=units, baseline=key == BASELINE_KEY)
+    def sampled(self, key: str, code: str, units: int, stage: Stage, seed_index: int) -> None:
+        self._set(
+            key=key, code=code, units=units, baseline=key == BASELINE_KEY, stage=stage.value, seed_index=seed_index
+        )
 
     def generated(self, yaml_text: str) -> None:
         self._set(yaml=yaml_text)

@@ -131,14 +131,20 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return rates
 
 
-def train_parent(model_yaml: Path, data_yaml: Path, settings: ProxySettings, epochs: int, workdir: Path) -> Path:
+def train_parent(
+    model_yaml: Path, data_yaml: Path, settings: ProxySettings, epochs: int, workdir: Path, patience: int = 0
+) -> Path:
     """Train the base model once on the dataset, as the parent every candidate inherits from.
 
-    Returns the final checkpoint (``last.pt``: the end of the schedule, not the best epoch,
-    so the parent does not depend on validation noise).
+    ``epochs`` exactly, or with ``patience`` until the validation mAP has not improved for
+    that many epochs (Ultralytics' early stopping), ``epochs`` at most. Returns the final
+    checkpoint (``last.pt``: where training ended, not the best epoch, so the parent does not
+    depend on one validation's noise).
     """
     overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose=False, inheritance=None)
-    overrides.update({"epochs": epochs, "name": "parent", "save": True, "val": False})
+    overrides.update({"epochs": epochs, "name": "parent", "save": True, "val": bool(patience)})
+    if patience:
+        overrides["patience"] = patience
     return Path(_train(DetectionTrainer, overrides, None, verbose=False).last)
 
 
