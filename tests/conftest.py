@@ -37,7 +37,8 @@ def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The SQLite file of a real 4-trial search over 3 architectures (the SPPF with no GE, θ− or θ).
 
     With seed 0 the random sampler draws all three and then the baseline again, so one
-    trial reuses a result; θ− costs no GFLOPs, so it ties with the baseline on front 1.
+    trial reuses a result. One epoch from scratch scores the same for all three, and θ− costs
+    a few GFLOPs and θ more, so they take fronts 1 (the baseline), 2 (θ−) and 3 (θ).
     The search refreshed its ge_nas_* tables itself. Tests only read it.
     """
     folder = tmp_path_factory.mktemp("tiny-search")

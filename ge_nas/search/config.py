@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEMO",
     "FINE_TUNE",
+    "GFLOPS_COUNT",
     "NEW_UNIT_LR_FACTOR",
     "PRUNERS",
     "SAMPLERS",
@@ -48,6 +49,9 @@ __all__ = [
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
 PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
+# How GFLOPs are counted, stored with a study: earlier versions left θ−'s operations out, so a
+# study counted the old way is not resumed with the new count (its fronts would mix the two).
+GFLOPS_COUNT = "ultralytics thop + every GE operation"
 DEFAULT_SPACE = "yolov8n_ge"
 DEFAULT_OBJECTIVES = "map50-95,gflops"
 # The built-in dataset's name in default study names.
@@ -166,6 +170,7 @@ class SearchConfig:
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
             "fine_tune": fine_tune_recipe() if self.inherits else None,
+            "costs": {"gflops": GFLOPS_COUNT},
         }
 
     @property

@@ -1,5 +1,9 @@
 """Cost of an architecture, known before any training: parameters, GFLOPs and latency.
 
+GFLOPs follow Ultralytics' convention (twice thop's multiply-adds, on the unfused model),
+with every operation of a GE unit counted (:mod:`ge_nas.yolo.op_count`); a count that
+fails raises :class:`~ge_nas.errors.CostError` instead of reading 0.
+
 Latency is the median forward time at batch 1 on the search device, measured on the
 fused eval model after warm-up. Absolute times drift on shared machines, so the
 candidate and the baseline are timed in alternating rounds in the same process and
@@ -14,10 +18,10 @@ import time
 from dataclasses import dataclass
 
 import torch
-from ultralytics.utils.torch_utils import get_flops
 
 from ge_nas.yolo.console import quiet
 from ge_nas.yolo.devices import torch_device
+from ge_nas.yolo.op_count import count_ops
 
 __all__ = ["Cost", "count_gflops", "inference_copy", "measure_cost"]
 
@@ -48,12 +52,17 @@ def measure_cost(
 
 
 def count_gflops(model: torch.nn.Module, imgsz: int) -> float:
-    """GFLOPs of one forward pass at ``imgsz`` x ``imgsz``, as Ultralytics reports them (thop).
+    """GFLOPs of one forward at ``imgsz`` x ``imgsz``: ``2 * multiply-adds / 1e9``, as Ultralytics reports them.
 
-    thop counts the multiply-adds of convolutions and normalisations; the pooling and
-    gating of a GE unit are elementwise and count for nothing, as in Ultralytics' own summaries.
+    A model without GE counts what Ultralytics' own summary says; GE units count every
+    operation (see :mod:`ge_nas.yolo.op_count`).
+
+    Raises:
+        CostError: the count failed or came to 0.
     """
-    return float(get_flops(model, imgsz))
+    parameter = next(model.parameters())
+    image = torch.zeros(1, parameter.shape[1], imgsz, imgsz, device=parameter.device, dtype=parameter.dtype)
+    return 2 * count_ops(model, image) / 1e9
 
 
 def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
