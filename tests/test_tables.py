@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ge_nas.errors import InputError
 from ge_nas.ranking.pareto import hypervolume, nondominated_fronts, reference_point, to_minimization
 from ge_nas.ranking.tables import refresh_tables
 from ge_nas.storage.database import safe_url
-from tests.conftest import TINY_STUDY
+from tests.conftest import ASSETS, TINY_STUDY
 
 OUR_TABLES = {"ge_nas_architectures", "ge_nas_studies"}
 
@@ -175,6 +176,14 @@ def test_front_ends_are_infinitely_crowded_and_the_knee_bulges(tmp_path: Path) -
     assert [row["front"] for row in rows] == [1, 1, 1, 2]
     assert [math.isinf(row["crowding"]) for row in rows] == [True, False, True, False]
     assert [bool(row["is_knee"]) for row in rows] == [False, True, False, False]
+
+
+def test_tables_of_a_previous_version_get_the_columns_added_since(tmp_path: Path) -> None:
+    db = shutil.copy(ASSETS / "previous_version" / "previous-version.db", tmp_path)
+    refresh_tables(f"sqlite:///{db}", "previous-version")  # inserting the new columns needs them in the table
+    rows = query(db, "select trial_number, latency_ratio_low, latency_ratio_high, memory_mb from ge_nas_architectures")
+    assert len(rows) == 7  # not measured then: null
+    assert all(row["latency_ratio_low"] is None and row["memory_mb"] is None for row in rows)
 
 
 def test_unknown_study_is_an_input_error_naming_the_studies_there(tiny_search: Path) -> None:

@@ -42,6 +42,8 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -81,6 +83,9 @@ ARCHITECTURES = Table(
     Column("gflops", Double),
     Column("latency_ms", Double),
     Column("latency_ratio", Double),
+    Column("latency_ratio_low", Double),
+    Column("latency_ratio_high", Double),
+    Column("memory_mb", Double),
     Column("gain_over_baseline", Double),
     Column("front", Integer),
     Column("crowding", Double),
@@ -144,6 +149,7 @@ class TableWriter:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         METADATA.create_all(engine)
+        _add_missing_columns(engine)
 
     def refresh(self, study: optuna.Study) -> None:
         """Rank ``study`` and replace its rows in both tables, in one transaction."""
@@ -163,6 +169,21 @@ class TableWriter:
                 # Another worker inserted between our delete and insert; rank its newer trials too.
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Give tables an earlier version created the columns added since (nullable, so old rows stay valid).
+
+    ``create_all`` makes missing tables only; without this, a study made before a column
+    existed could no longer refresh its rows.
+    """
+    with engine.begin() as connection:
+        for table in METADATA.sorted_tables:
+            present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 @contextmanager
@@ -231,6 +252,9 @@ def _row(study_name: str, accuracy_name: str, architecture: RankedArchitecture) 
         "gflops": record.gflops,
         "latency_ms": record.latency_ms,
         "latency_ratio": record.latency_ratio,
+        "latency_ratio_low": record.latency_ratio_low,
+        "latency_ratio_high": record.latency_ratio_high,
+        "memory_mb": record.memory_mb,
         "gain_over_baseline": architecture.gain,
         "front": architecture.front,
         "crowding": architecture.crowding,

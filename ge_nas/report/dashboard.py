@@ -58,7 +58,7 @@ from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.pareto import hypervolume, nondominated_fronts
 from ge_nas.space.candidate import Candidate, Placement
 from ge_nas.storage.database import default_storage_url, safe_url
-from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, read_record
+from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, latency_text, read_record
 from ge_nas.storage.studies import objective_names, proxy_settings
 
 __all__ = [
@@ -724,7 +724,17 @@ def _insertion_points(e: Evaluation) -> str:
 
 
 def _format_cost(name: str, value: float) -> str:
-    return {"gflops": f"{value:.4g}", "params": f"{value:,.0f}", "latency": f"{value:.3g}"}[name]
+    return {"gflops": f"{value:.4g}", "params": f"{value:,.0f}", "latency": f"{value:.3g}", "memory": f"{value:.3g}"}[
+        name
+    ]
+
+
+def _latency_interval(record: TrialRecord) -> str:
+    """The latency ratio with its 95 % interval, saying so when the interval holds 1 (no measured difference)."""
+    text = latency_text(record.latency_ratio, record.latency_ratio_low, record.latency_ratio_high)
+    if record.latency_ratio_low is not None and record.latency_ratio_low <= 1 <= record.latency_ratio_high:
+        text += ", 95% interval holds 1"
+    return text
 
 
 def _text(value: str) -> str:
@@ -754,6 +764,8 @@ def _hover(view: StudyView, members: Sequence[Evaluation]) -> dict[str, Any]:
                 + (f" ({gain:+.4f} vs baseline)" if gain is not None else "")
             )
         lines.append(", ".join(f"{COSTS[c].label} {_format_cost(c, e.costs[c])}" for c in COSTS if c in e.costs))
+        if e.record.latency_ratio is not None:
+            lines.append(f"latency over the baseline's: {_latency_interval(e.record)}")
         if e.note:
             lines.append(e.note)
         if e.reused_by:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ge_nas.ranking.fronts import rank_study
 from ge_nas.search.runner import Reporter
-from ge_nas.storage.records import Status, TrialRecord, cost_value
+from ge_nas.storage.records import Status, TrialRecord, cost_value, latency_text
 
 __all__ = ["LiveReporter", "front_table"]
 
@@ -76,17 +76,18 @@ def front_table(study: optuna.Study) -> Table:
     costs = ranking.objectives[1:]
     front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
     table = Table(title=f"Pareto front of study {study.study_name!r} ({len(front)} architectures)")
-    for column in ("trial", "architecture", ranking.accuracy_name, "gain vs baseline", *costs):
+    intervals = "latency" in costs  # the ratio over the baseline with its 95 % interval, next to the ms
+    columns = ("trial", "architecture", ranking.accuracy_name, "gain vs baseline", *costs)
+    for column in (*columns, "latency ratio (95% interval)") if intervals else columns:
         table.add_column(column, justify="left" if column == "architecture" else "right")
     for a in front:
         gain = f"{a.gain:+.4f}" if a.gain is not None else "-"
-        table.add_row(
-            str(a.record.number),
-            a.record.code or "?",
-            f"{a.accuracy:.4f}",
-            gain,
-            *(f"{cost_value(a.record, c):.4g}" for c in costs),
-        )
+        record = a.record
+        cells = [str(record.number), record.code or "?", f"{a.accuracy:.4f}", gain]
+        cells += [f"{cost_value(record, c):.4g}" for c in costs]
+        if intervals:
+            cells.append(latency_text(record.latency_ratio, record.latency_ratio_low, record.latency_ratio_high))
+        table.add_row(*cells)
     return table
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "DEMO",
     "FINE_TUNE",
     "GFLOPS_COUNT",
+    "LATENCY_BACKENDS",
     "NEW_UNIT_LR_FACTOR",
     "PRUNERS",
     "SAMPLERS",
@@ -49,6 +50,8 @@ __all__ = [
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
 PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
+# --latency-backend: the runtime latency is measured in (see ge_nas.yolo.latency).
+LATENCY_BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino", "tensorrt")
 # How GFLOPs are counted, stored with a study: earlier versions left θ−'s operations out, so a
 # study counted the old way is not resumed with the new count (its fronts would mix the two).
 GFLOPS_COUNT = "ultralytics thop + every GE operation"
@@ -160,6 +163,13 @@ class SearchConfig:
     workers: int = 1  # worker processes on this machine
     weights: Path | None = None  # a pretrained checkpoint of the base model to inherit from
     parent_epochs: int = 0  # or: train the base this many epochs once per study, and inherit from it
+    latency_backend: str = "torch"  # the runtime latency is measured in
+    keep_exports: bool = False  # keep the ONNX exports (workdir/exports) after timing them
+
+    @property
+    def exports(self) -> Path:
+        """Where ONNX exports for latency are cached, one per architecture."""
+        return self.workdir / "exports"
 
     def comparable_settings(self) -> dict[str, Any]:
         """What must not change when a study is resumed, or its results stop being comparable."""
@@ -170,7 +180,7 @@ class SearchConfig:
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
             "fine_tune": fine_tune_recipe() if self.inherits else None,
-            "costs": {"gflops": GFLOPS_COUNT},
+            "costs": {"gflops": GFLOPS_COUNT, "latency_backend": self.latency_backend},
         }
 
     @property
@@ -208,6 +218,9 @@ def build_config(
     max_gflops: float | None = None,
     max_params: float | None = None,
     max_latency: float | None = None,
+    max_memory: float | None = None,
+    latency_backend: str = "torch",
+    keep_exports: bool = False,
     max_failures: int = 5,
     verbose: bool = False,
 ) -> SearchConfig:
@@ -226,7 +239,14 @@ def build_config(
     from ge_nas.data.user_dataset import check_dataset
     from ge_nas.space.search_space import load_space
     from ge_nas.yolo.devices import check_device
+    from ge_nas.yolo.latency import check_backend
 
+    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency), ("memory", max_memory))
+    for cost, limit in budgets:
+        if limit is not None and not limit > 0:
+            raise InputError(f"--max-{cost} {limit:g}: a budget must be a positive number; leave it out for no limit")
+    checked_device = check_device(device)
+    check_backend(check_option("--latency-backend", latency_backend, LATENCY_BACKENDS), checked_device)
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
     if weights is not None and not weights.is_file():
@@ -243,7 +263,6 @@ def build_config(
         imgsz = imgsz or defaults.imgsz
         data_yaml, dataset_label = check_dataset(dataset), dataset.stem
     name = check_study_name(study or f"{loaded.name}-{dataset_label}")
-    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
     return SearchConfig(
         space=loaded,
         data_yaml=data_yaml,
@@ -253,7 +272,7 @@ def build_config(
             imgsz=imgsz,
             batch=batch,
             fraction=fraction,
-            device=check_device(device),
+            device=checked_device,
             seed=seed,
             workers=loader_workers,
         ),
@@ -271,6 +290,8 @@ def build_config(
         weights=weights,
         parent_epochs=parent_epochs,
         workers=workers,
+        latency_backend=latency_backend,
+        keep_exports=keep_exports,
     )
 
 

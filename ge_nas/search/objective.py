@@ -4,7 +4,8 @@ Each trial:
 
 1. samples one choice per insertion point (the baseline, no GE, is always trial 0);
 2. reuses the stored result if the study already evaluated that architecture;
-3. generates its model YAML and measures params, GFLOPs and latency;
+3. generates its model YAML and measures params, GFLOPs, latency (against the baseline,
+   in the study's ``--latency-backend``) and peak memory;
 4. is recorded as infeasible, untrained, when a cost is over a ``--max-*`` budget;
 5. trains the proxy, recording every epoch's validation metrics, and stops early when
    the pruner says so (see :mod:`ge_nas.search.pruning`);
@@ -34,7 +35,7 @@ from ge_nas.storage.records import (
     read_records,
 )
 from ge_nas.storage.workers import fail_stale_trials, worker_id
-from ge_nas.yolo.costs import Cost, measure_cost
+from ge_nas.yolo.costs import Cost, CostMeter
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
 from ge_nas.yolo.model_files import build_model
 from ge_nas.yolo.training import train_proxy
@@ -56,7 +57,14 @@ class Objective:
         self.config = config
         self.pruner = pruner
         self.space = config.space
-        self.baseline_model = build_model(generate_model_yaml(self.space, Candidate.baseline()).model)
+        self.costs = CostMeter(
+            build_model(generate_model_yaml(self.space, Candidate.baseline()).model),
+            config.proxy.imgsz,
+            config.proxy.device,
+            config.latency_backend,
+            config.exports,
+            config.keep_exports,
+        )
         self.parent_state = load_parent_state(parent) if parent is not None else None
 
     def __call__(self, trial: Trial) -> list[float] | float:
@@ -83,9 +91,7 @@ class Objective:
             return self._reuse(writer, previous)
         generated = generate_model_yaml(self.space, candidate)
         writer.generated(generated.text)
-        cost = measure_cost(
-            build_model(generated.model), self.baseline_model, self.config.proxy.imgsz, self.config.proxy.device
-        )
+        cost = self.costs.measure(build_model(generated.model), candidate.key)
         limits = self.config.constraints
         violations = {name: cost_value(cost, name) - limit for name, limit in limits.items()}
         writer.costed(cost, list(violations.values()))
