@@ -21,7 +21,7 @@ name and removed once loaded, unless kept; the baseline is loaded once per proce
 
 Example:
     >>> runner = prepare_runner(model, imgsz=128, backend="onnxruntime")  # doctest: +SKIP
-    >>> paired_latency(runner, baseline_runner, rounds=100).ratio  # doctest: +SKIP
+    >>> paired_latency(runner, baseline_runner).ratio  # doctest: +SKIP
     1.012
 """
 
@@ -65,10 +65,11 @@ __all__ = [
     "prepare_runner",
 ]
 
-# Rounds of A/B pairs per candidate: on the 2-core CPU of benchmarks/RESULTS.md, yolov8n at 128 px
-# against itself read within ±2 % with this many (benchmarks/costs.py prints that A/A figure), at
-# about 1.5 s a candidate with torch and under 1 s with ONNX Runtime.
-LATENCY_ROUNDS = 100
+# Rounds of A/B pairs per candidate, chosen by measurement (benchmarks/costs.py, RESULTS.md section 8):
+# on a shared 2-core CPU, yolov8n at 128 px against itself read within ±2 % in every repeat at 200
+# rounds with torch and ONNX Runtime (at 100, ONNX Runtime once read 1.024), at about 3 s a
+# candidate with torch and 1.3 s with ONNX Runtime.
+LATENCY_ROUNDS = 200
 LATENCY_WARMUP = 10
 # ONNX opset of the exports: supported by ONNX Runtime >= 1.14, OpenVINO >= 2023 and TensorRT >= 8.6.
 ONNX_OPSET = 17
