@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ __all__ = [
     "LATENCY_WARMUP",
     "ONNX_OPSET",
     "PairedLatency",
+    "Runner",
     "bootstrap_interval",
     "check_backend",
     "export_name",
@@ -289,26 +291,30 @@ def _tensorrt_runner(data: bytes, image: np.ndarray, device: str) -> Runner:
         if serialized is None:
             raise CostError("TensorRT could not build an engine from the ONNX export")
         engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
-        context = engine.create_execution_context()
-        # Input and output buffers as torch tensors on the GPU; TensorRT reads and writes them in place.
-        buffers = []
+        return _TensorRTRunner(engine, torch.from_numpy(image), cuda)
+
+
+class _TensorRTRunner:
+    """A TensorRT engine with its input and output buffers: torch tensors on the GPU, kept as long as it is."""
+
+    def __init__(self, engine: Any, image: torch.Tensor, cuda: torch.device) -> None:
+        import tensorrt as trt
+
+        self.engine, self.context = engine, engine.create_execution_context()
+        self.buffers = []
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            shape = tuple(engine.get_tensor_shape(name))
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                tensor = torch.from_numpy(image).to(cuda)
+                tensor = image.to(cuda)
             else:
-                tensor = torch.empty(shape, dtype=torch.float32, device=cuda)
-            context.set_tensor_address(name, tensor.data_ptr())
-            buffers.append(tensor)
-        stream = torch.cuda.Stream(cuda)
+                tensor = torch.empty(tuple(engine.get_tensor_shape(name)), dtype=torch.float32, device=cuda)
+            self.context.set_tensor_address(name, tensor.data_ptr())
+            self.buffers.append(tensor)
+        self.stream = torch.cuda.Stream(cuda)
 
-    def run() -> None:
-        context.execute_async_v3(stream.cuda_stream)
-        stream.synchronize()
-
-    run.buffers = buffers  # type: ignore[attr-defined]  # kept alive as long as the runner
-    return run
+    def __call__(self) -> None:
+        self.context.execute_async_v3(self.stream.cuda_stream)
+        self.stream.synchronize()
 
 
 _BACKENDS: dict[str, Callable[[bytes, np.ndarray, str], Runner]] = {
