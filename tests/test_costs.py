@@ -22,8 +22,9 @@ from ge_nas.space.candidate import Candidate, Placement
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.space.search_space import load_space
 from ge_nas.storage.database import open_storage
+from ge_nas.storage.records import cost_value
 from ge_nas.storage.studies import open_study
-from ge_nas.yolo.costs import count_gflops, measure_cost
+from ge_nas.yolo.costs import Cost, count_gflops, measure_cost
 from ge_nas.yolo.latency import bootstrap_interval, inference_copy, paired_latency, prepare_runner
 from ge_nas.yolo.memory import peak_activation_mb
 from ge_nas.yolo.model_files import build_model
@@ -102,6 +103,21 @@ def test_a_counter_that_fails_raises_instead_of_returning_zero() -> None:
         count_gflops(broken, 32)
     with pytest.raises(CostError, match="gave 0"):
         count_ops(nn.Sequential(nn.ReLU()), torch.zeros(1, 3, 8, 8))  # nothing thop counts
+
+
+def test_the_latency_ratio_is_an_objective_of_its_own() -> None:
+    # Milliseconds drift with the machine's load between trials; the ratio was timed against the baseline at once.
+    cost = Cost(
+        params=1,
+        gflops=0.35,
+        latency_ms=7.2,
+        latency_ratio=1.02,
+        latency_ratio_low=1.01,
+        latency_ratio_high=1.03,
+        memory_mb=1,
+    )
+    objectives = Objectives.parse("map50-95,latency,latency-ratio")
+    assert [cost_value(cost, name) for name in objectives.costs] == [7.2, 1.02]
 
 
 def test_rounds_alternate_which_model_runs_first() -> None:

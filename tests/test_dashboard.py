@@ -245,7 +245,7 @@ def test_the_hover_gives_the_latency_interval_and_memory_is_a_cost_to_switch_to(
     study, url = real_study
     figure = pareto_figure(read_study(study, url))
     trained = next(trace for trace in figure.data if trace.name == "trained (colour: front)")
-    interval = re.compile(r"latency over the baseline's: \d\.\d{3}x \(\d\.\d{3}-\d\.\d{3}\)")
+    interval = re.compile(r"latency ratio to the baseline \d\.\d{3}x \(\d\.\d{3}-\d\.\d{3}\)")
     assert all(interval.search(row[2]) and "peak memory (MB)" in row[2] for row in trained.customdata)
     assert "peak memory (MB)" in [button.label for button in figure.layout.updatemenus[0].buttons]
 

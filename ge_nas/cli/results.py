@@ -124,7 +124,8 @@ def export_command(
     pick: Annotated[
         str | None,
         typer.Option(
-            help="knee | best-accuracy | max-gflops=X | max-params=X | max-latency=X | max-memory=X (default: knee)."
+            help="knee | best-accuracy | max-COST=X for a cost gflops, params, latency, latency-ratio or memory "
+            "(default: knee)."
         ),
     ] = None,
     trial: Annotated[int | None, typer.Option(min=0, help="Export the architecture of this trial instead.")] = None,

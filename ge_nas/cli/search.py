@@ -88,7 +88,8 @@ def search(
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop this run after so many seconds.")] = None,
     objectives: Annotated[
-        str, typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency,memory).")
+        str,
+        typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency,latency-ratio,memory)."),
     ] = DEFAULT_OBJECTIVES,
     sampler: Annotated[str, typer.Option(help="tpe | nsga2 | random | gp | grid.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="auto | median | hyperband | pareto | none.")] = "auto",

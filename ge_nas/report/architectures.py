@@ -38,6 +38,7 @@ PICKS: tuple[str, ...] = (
     "max-gflops=X",
     "max-params=X",
     "max-latency=X",
+    "max-latency-ratio=X",
     "max-memory=X",
     "a trial number",
 )
@@ -111,7 +112,8 @@ def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
 
     * ``"knee"``: the best compromise on the Pareto front (:func:`ranking.knee_point`);
     * ``"best-accuracy"``: the most accurate trained architecture (ties: lower front, earlier trial);
-    * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms), ``"max-memory=X"`` (MB):
+    * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms), ``"max-latency-ratio=X"``,
+      ``"max-memory=X"`` (MB):
       the most accurate trained architecture within that budget (ties: cheaper, then earlier trial);
     * a trial number (int or digits): the architecture that trial evaluated, or reused.
 

@@ -76,7 +76,7 @@ def front_table(study: optuna.Study) -> Table:
     costs = ranking.objectives[1:]
     front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
     table = Table(title=f"Pareto front of study {study.study_name!r} ({len(front)} architectures)")
-    intervals = "latency" in costs  # the ratio over the baseline with its 95 % interval, next to the ms
+    intervals = bool({"latency", "latency-ratio"} & set(costs))  # the latency ratio with its 95 % interval
     columns = ("trial", "architecture", ranking.accuracy_name, "gain vs baseline", *costs)
     for column in (*columns, "latency ratio (95% interval)") if intervals else columns:
         table.add_column(column, justify="left" if column == "architecture" else "right")

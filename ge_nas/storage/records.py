@@ -84,11 +84,14 @@ class CostField:
     label: str
 
 
-# Cost name (as in --objectives and --max-*) -> where it is stored and how it is labelled.
+# Cost name (as in --objectives, --max-* and --pick max-*=X) -> where it is stored and how it is labelled.
+# "latency-ratio" is the latency over the baseline's timed in the same rounds: unlike milliseconds,
+# which drift with the machine's load between trials, it compares trials timed at different moments.
 COSTS: dict[str, CostField] = {
     "gflops": CostField("gflops", "GFLOPs"),
     "params": CostField("params", "parameters"),
     "latency": CostField("latency_ms", "latency (ms)"),
+    "latency-ratio": CostField("latency_ratio", "latency ratio to the baseline"),
     "memory": CostField("memory_mb", "peak memory (MB)"),
 }
 COST_NAMES: tuple[str, ...] = tuple(COSTS)
