@@ -21,8 +21,8 @@ large as the map (tied to ``feat_size``), ours with three stride-2 convs and a m
 
 Part 2, the model: the latency one GE unit adds to yolov8n (batch 1, fused, eval) at
 each insertion point of a search space, for each variant, at extent 4 and global, as
-``ge_nas.cost.measure_cost`` measures it during a search (candidate and baseline timed in
-alternating rounds; the ratio of their medians). Run from the repository root:
+``ge_nas.yolo.costs.measure_cost`` measures it during a search (candidate and baseline timed
+in ABBA rounds; the median of the per-round ratios). Run from the repository root:
 
     python benchmarks/ge_unit.py                  # the figures in benchmarks/RESULTS.md
     python benchmarks/ge_unit.py --tiny           # a smoke run in seconds

@@ -68,6 +68,19 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=16, n_val=8, imgsz=64)
 
 
+@pytest.fixture(scope="session")
+def unlearnable_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset every label of which names class 7 of 3: Ultralytics drops every image, so every trial fails.
+
+    ``ge-nas search`` refuses it up front; through the Python API (which checks no dataset)
+    it is how a test makes trials fail.
+    """
+    data = make_synthetic_dataset(tmp_path_factory.mktemp("data") / "unlearnable", n_train=16, n_val=8, imgsz=64)
+    for labels in (data.parent / "labels").rglob("*.txt"):
+        labels.write_text("".join("7" + line[1:] + "\n" for line in labels.read_text().splitlines()))
+    return data
+
+
 TINY_STUDY = "tiny"
 # A space of three architectures after the SPPF: none, θ− global, θ+ global.
 SPACE = "base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta-plus]\nextents: [global]\n"
@@ -81,7 +94,8 @@ def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The SQLite file of a real 4-trial search over 3 architectures (the SPPF with no GE, θ− or θ).
 
     With seed 0 the random sampler draws all three and then the baseline again, so one
-    trial reuses a result; θ− costs no GFLOPs, so it ties with the baseline on front 1.
+    trial reuses a result. One epoch from scratch scores the same for all three, and θ− costs
+    a few GFLOPs and θ more, so they take fronts 1 (the baseline), 2 (θ−) and 3 (θ).
     The search refreshed its ge_nas_* tables itself. Tests only read it.
     """
     folder = tmp_path_factory.mktemp("tiny-search")

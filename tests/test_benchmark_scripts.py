@@ -115,3 +115,18 @@ def test_startup_benchmark_times_help_against_the_bare_interpreter(tmp_path: Pat
     _, rows = read_table(out)
     assert {r["command"] for r in rows} == {"python -c pass", "ge-nas --help", "import torch, ultralytics"}
     assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def test_costs_benchmark_checks_gflops_latency_noise_and_the_reranked_ground_truth(tmp_path: Path) -> None:
+    printed = run_benchmark("costs.py", "--out", str(tmp_path))
+    assert "counted and independent GFLOPs differ by at most" in printed and "front 1 counted:" in printed
+    _, counts = read_table(tmp_path / "costs_gflops.csv")
+    assert len(counts) == 5 and all(abs(float(r["rel_diff"])) < 0.01 for r in counts)
+    theta_minus = next(r for r in counts if r["code"] == "15mg")
+    assert float(theta_minus["ge_added"]) > 0 and theta_minus["ultralytics_gflops"] == counts[0]["gflops"]
+    settings, latencies = read_table(tmp_path / "costs_latency.csv")
+    assert "default_rounds=" in settings
+    assert {r["backend"] for r in latencies} == {"torch", "onnxruntime"}
+    assert all(float(r["low"]) <= float(r["ratio"]) <= float(r["high"]) for r in latencies)
+    _, truth = read_table(tmp_path / "costs_ground_truth.csv")
+    assert len(truth) == 3 and all(r["front"] for r in truth)

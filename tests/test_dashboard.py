@@ -8,6 +8,7 @@ hostile text and size.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from ge_nas.cli import main
 from ge_nas.errors import InputError
 from ge_nas.layers.choices import EXTENTS, VARIANTS
-from ge_nas.report.dashboard import FIGURES, dashboard_html, write_dashboard
+from ge_nas.report.dashboard import FIGURES, dashboard_html, pareto_figure, read_study, write_dashboard
 from ge_nas.report.dashboard_server import DashboardServer
 from ge_nas.space.candidate import MODES, Candidate, Placement
 from tests.conftest import TINY_STUDY
@@ -236,6 +237,17 @@ def test_hovering_a_point_shows_code_insertion_points_numbers_and_gain(report_pa
     label = hover_text(page, "trained (colour: front)", with_ge)
     assert label.startswith(codes[with_ge]) and "insertion points: layer 9: θ" in label  # GE at the SPPF
     assert "GFLOPs" in label and "parameters" in label and "vs baseline" in label
+
+
+def test_the_hover_gives_the_latency_interval_and_memory_is_a_cost_to_switch_to(
+    real_study: tuple[optuna.Study, str],
+) -> None:
+    study, url = real_study
+    figure = pareto_figure(read_study(study, url))
+    trained = next(trace for trace in figure.data if trace.name == "trained (colour: front)")
+    interval = re.compile(r"latency ratio to the baseline \d\.\d{3}x \(\d\.\d{3}-\d\.\d{3}\)")
+    assert all(interval.search(row[2]) and "peak memory (MB)" in row[2] for row in trained.customdata)
+    assert "peak memory (MB)" in [button.label for button in figure.layout.updatemenus[0].buttons]
 
 
 def test_front_table_gives_each_member_its_export_command(

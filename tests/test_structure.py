@@ -41,9 +41,13 @@ def test_a_study_of_the_previous_version_shows_as_it_did(previous_study: Path) -
     as_json = ge_nas(previous_study, "show", "--study", PREVIOUS_STUDY, "--storage", PREVIOUS_URL, "--format", "json")
     as_table = ge_nas(previous_study, "show", "--study", PREVIOUS_STUDY, "--storage", PREVIOUS_URL)
     assert as_json.returncode == 0 and as_table.returncode == 0, as_json.stderr + as_table.stderr
+    # Every column it printed, with the same values; the columns added since read null or one seed.
     then = json.loads((PREVIOUS / "show.json").read_text())
     now = json.loads(as_json.stdout)
-    assert [{key: row[key] for key in old} for row, old in zip(now, then, strict=True)] == then  # columns added since
+    assert [{key: row[key] for key in old} for row, old in zip(now, then, strict=True)] == then
+    assert all(
+        row[column] is None for row in now for column in ("latency_ratio_low", "latency_ratio_high", "memory_mb")
+    )
     assert all(row["seeds"] == (1 if row["state"] == "complete" else 0) for row in now)  # one seed each, then
     headline, *rows = (PREVIOUS / "show.txt").read_text().splitlines()
     shown = as_table.stdout.splitlines()

@@ -75,6 +75,7 @@ def show_command(
     """Show a study's architectures ranked into fronts, with costs, gains and the knee."""
     from ge_nas.report.architectures import fronts, study_storage, summary
     from ge_nas.storage.database import safe_url
+    from ge_nas.storage.records import latency_text
 
     output_format = _check_format(output_format)
     url = study_storage(study, storage)
@@ -107,9 +108,19 @@ def show_command(
         "params": "params",
         "gflops": "gflops",
         "latency_ms": "latency ms",
+        "latency": "latency ratio (95% interval)",
+        "memory_mb": "memory MB",
         "crowding": "crowding",
         "note": "",
     }
+    # Columns of costs the study did not measure (older studies: no interval, no memory) are left out.
+    if ranked["latency_ratio_low"].notna().any():
+        intervals = zip(ranked["latency_ratio"], ranked["latency_ratio_low"], ranked["latency_ratio_high"], strict=True)
+        ranked = ranked.assign(latency=[latency_text(*(_known(v) for v in values)) for values in intervals])
+    else:
+        del columns["latency"]
+    if not ranked["memory_mb"].notna().any():
+        del columns["memory_mb"]
     typer.echo(_table(ranked, columns))
     typer.echo(f"verdict: {headline['verdict']}")
 
@@ -121,7 +132,8 @@ def export_command(
     pick: Annotated[
         str | None,
         typer.Option(
-            help="knee | verdict | best-accuracy | max-gflops=X | max-params=X | max-latency=X (default: knee)."
+            help="knee | verdict | best-accuracy | max-COST=X for a cost gflops, params, latency, latency-ratio or "
+            "memory (default: knee)."
         ),
     ] = None,
     trial: Annotated[int | None, typer.Option(min=0, help="Export the architecture of this trial instead.")] = None,
@@ -207,6 +219,11 @@ def _table(table: pd.DataFrame, columns: dict[str, str]) -> str:
     # Missing values (NaN, pd.NA in integer columns) become None, which _cell shows as "-".
     shown = shown.astype(object).where(shown.notna(), None)
     return shown.map(_cell).rename(columns=columns).to_string(index=False)
+
+
+def _known(value: object) -> float | None:
+    """A number from a table cell, None where it is missing (NaN)."""
+    return None if value is None or value != value else float(value)
 
 
 def _cell(value: object) -> str:

@@ -100,7 +100,8 @@ def search(
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop this run after so many seconds.")] = None,
     objectives: Annotated[
-        str, typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency).")
+        str,
+        typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency,latency-ratio,memory)."),
     ] = DEFAULT_OBJECTIVES,
     sampler: Annotated[str, typer.Option(help="tpe | nsga2 | random | gp | grid.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="auto | median | hyperband | pareto | none.")] = "auto",
@@ -139,6 +140,16 @@ def search(
     max_gflops: Annotated[float | None, typer.Option(help="Reject candidates above this GFLOPs budget.")] = None,
     max_params: Annotated[float | None, typer.Option(help="Reject candidates above this many parameters.")] = None,
     max_latency: Annotated[float | None, typer.Option(help="Reject candidates above this latency (ms).")] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="Reject candidates above this peak activation memory (MB).")
+    ] = None,
+    latency_backend: Annotated[
+        str,
+        typer.Option(help="Time latency in torch | onnxruntime (CPU) | openvino (CPU) | tensorrt (GPU)."),
+    ] = "torch",
+    keep_exports: Annotated[
+        bool, typer.Option("--keep-exports", help="Keep the ONNX exports timed for latency (studies/<study>/exports).")
+    ] = False,
     max_failures: Annotated[int, typer.Option(min=1, help="Stop after this many failed trials in a row.")] = 5,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' own output.")] = False,
     baseline_seeds: Annotated[
@@ -177,6 +188,9 @@ def search(
         max_gflops=max_gflops,
         max_params=max_params,
         max_latency=max_latency,
+        max_memory=max_memory,
+        latency_backend=latency_backend,
+        keep_exports=keep_exports,
         max_failures=max_failures,
         verbose=verbose,
         baseline_seeds=baseline_seeds,

@@ -24,16 +24,24 @@ followed by a mean over whatever map remains. Its parameters do not depend on H 
 gate value per channel as the paper's global unit does. The official global θ+ adds a
 ReLU after the gather's last BN; we keep that.
 
+What a unit computes, counted (:func:`gather_excite_ops`): thop, whose multiply-adds
+Ultralytics reports as GFLOPs, sees only modules, so the functional pooling, interpolation,
+sigmoid and multiply of a unit counted for nothing and every θ− unit looked free. The count
+here covers every operation, with thop's rule for each kind thop has one for.
+
 Example:
     >>> import torch
     >>> ge = GatherExcite(64, "theta-plus", 4)
     >>> ge(torch.randn(2, 64, 20, 24)).shape
     torch.Size([2, 64, 20, 24])
+    >>> gather_excite_ops(64, "theta-minus", 0, 20, 24).total  # mean, sigmoid of the 1x1 gate, multiply
+    61696
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +49,15 @@ from torch import nn
 
 from ge_nas.layers.choices import GLOBAL_EXTENT, check_variant_and_extent
 
-__all__ = ["OPEN_GATE_BIAS", "GatherExcite", "gather_excite_param_count", "reduced_channels"]
+__all__ = [
+    "OPEN_GATE_BIAS",
+    "GateOps",
+    "GatherExcite",
+    "gather_excite_ops",
+    "gather_excite_param_count",
+    "gather_size",
+    "reduced_channels",
+]
 
 REDUCTION = 16
 OPEN_GATE_BIAS = 3.0  # sigmoid(3) ~= 0.95: an inherited network starts close to its parent
@@ -68,6 +84,96 @@ def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
         r = reduced_channels(channels)
         count += channels * r + r + r * channels + channels
     return count
+
+
+@dataclass(frozen=True)
+class GateOps:
+    """Operations of one GE unit on one ``C x H x W`` map (batch 1), by kind, in thop's units.
+
+    thop counts a convolution's multiply-adds (bias left out), 4 per element of a
+    BatchNorm's input, an average pool's summed inputs plus one divide per output (only
+    inputs inside the map with ``count_include_pad=False``), and a mean the same way.
+    Operations thop has no rule for count their elementary steps per output element: ReLU
+    1 (a max), nearest interpolation 1 (a read), sigmoid 3 (exp, add, divide: thop's count
+    for softmax's), the gating multiply 1. Ultralytics' GFLOPs are ``2 * ops / 1e9``.
+    """
+
+    convolutions: int  # θ/θ+ gather's depthwise 3x3 convs and θ+'s 1x1 MLP
+    normalisations: int  # the BatchNorm after each gather conv
+    pooling: int  # θ−'s average pool, or the global mean
+    activations: int  # ReLU in the gather and the MLP
+    interpolation: int  # the gate brought back to H x W
+    sigmoid: int
+    multiply: int  # x * gate
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+
+def gather_size(height: int, width: int, extent: int) -> tuple[int, int]:
+    """Size of the gathered context for a non-global ``extent``: ``ceil(H / e) x ceil(W / e)``.
+
+    θ−'s pool (kernel ``2e - 1``, stride ``e``, padding ``e - 1``) and θ's ``log2(e)``
+    stride-2 convs (each ``ceil(H / 2)``) agree on it.
+    """
+    return -(-height // extent), -(-width // extent)
+
+
+def gather_excite_ops(channels: int, variant: str, extent: int, height: int, width: int) -> GateOps:
+    """Every operation of one GE unit on a ``channels x height x width`` map, batch 1 (see :class:`GateOps`).
+
+    θ− (extent e, ``h, w = ceil(H/e), ceil(W/e)``): pool ``C * S(H) * S(W) + C*h*w`` where
+    ``S(H) = H + (h - 1)(e - 1)`` is the pooled inputs along one side (every input once, plus
+    once more where two windows overlap). Global θ−: mean ``C * (H*W + 1)``, gate 1x1.
+    θ/θ+ gather: per stride-2 conv to ``Hi x Wi``: ``9 C Hi Wi`` (depthwise), ``4 C Hi Wi``
+    (BN), ``C Hi Wi`` (ReLU, not after the last unless global θ+); global: the extent-8
+    gather, then a mean ``C * (H3*W3 + 1)``. θ+ MLP on the ``h x w`` context:
+    ``2 C r h w`` (two 1x1 convs, ``r = C/16``) and ``r h w`` (ReLU). Then: interpolation
+    ``C H W`` when the gate is smaller than the map and not 1x1; sigmoid ``3 *`` the gate's
+    elements (after interpolation); multiply ``C H W``.
+    """
+    check_variant_and_extent(variant, extent)
+    c = channels
+    convolutions = normalisations = pooling = activations = 0
+    is_global = extent == GLOBAL_EXTENT
+    if variant == "theta-minus":
+        if is_global:
+            h, w = 1, 1
+            pooling = c * (height * width + 1)
+        else:
+            h, w = gather_size(height, width, extent)
+            pooled_rows, pooled_columns = height + (h - 1) * (extent - 1), width + (w - 1) * (extent - 1)
+            pooling = c * pooled_rows * pooled_columns + c * h * w
+    else:
+        n_conv = int(math.log2(_GLOBAL_LEARNED_EXTENT if is_global else extent))
+        h, w = height, width
+        for i in range(n_conv):
+            h, w = gather_size(h, w, 2)
+            convolutions += 9 * c * h * w
+            normalisations += 4 * c * h * w
+            if i != n_conv - 1 or (is_global and variant == "theta-plus"):
+                activations += c * h * w
+        if is_global:
+            pooling = c * (h * w + 1)
+            h, w = 1, 1
+        if variant == "theta-plus":
+            r = reduced_channels(c)
+            convolutions += 2 * c * r * h * w
+            activations += r * h * w
+    interpolation = 0
+    if (h, w) != (height, width) and (h, w) != (1, 1):
+        interpolation = c * height * width
+        h, w = height, width
+    return GateOps(
+        convolutions=convolutions,
+        normalisations=normalisations,
+        pooling=pooling,
+        activations=activations,
+        interpolation=interpolation,
+        sigmoid=3 * c * h * w,
+        multiply=c * height * width,
+    )
 
 
 def _learned_gather(channels: int, extent: int, relu_after_last: bool) -> nn.Sequential:

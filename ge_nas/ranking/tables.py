@@ -82,6 +82,9 @@ ARCHITECTURES = Table(
     Column("gflops", Double),
     Column("latency_ms", Double),
     Column("latency_ratio", Double),
+    Column("latency_ratio_low", Double),
+    Column("latency_ratio_high", Double),
+    Column("memory_mb", Double),
     Column("gain_over_baseline", Double),  # = gain (kept for queries written before seeds)
     Column("accuracy_mean", Double),  # mean final accuracy over its seeds (= accuracy)
     Column("accuracy_ci_low", Double),  # 95 % interval of that mean; NULL with one seed
@@ -248,6 +251,9 @@ def _row(study_name: str, accuracy_name: str, architecture: RankedArchitecture) 
         "gflops": record.gflops,
         "latency_ms": record.latency_ms,
         "latency_ratio": record.latency_ratio,
+        "latency_ratio_low": record.latency_ratio_low,
+        "latency_ratio_high": record.latency_ratio_high,
+        "memory_mb": record.memory_mb,
         "gain_over_baseline": architecture.gain,
         "accuracy_mean": estimate.mean if estimate else None,
         "accuracy_ci_low": estimate.low if estimate else None,

@@ -50,6 +50,8 @@ PICKS: tuple[str, ...] = (
     "max-gflops=X",
     "max-params=X",
     "max-latency=X",
+    "max-latency-ratio=X",
+    "max-memory=X",
     "a trial number",
 )
 # Nullable integer columns, kept integers (not floats) in tables, CSV and JSON.
@@ -157,8 +159,9 @@ def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
     * ``"knee"``: the best compromise on the Pareto front of mean accuracies (:func:`ranking.knee_point`);
     * ``"verdict"``: the architecture the search's verdict names: the surest gain beyond the seed noise;
     * ``"best-accuracy"``: the most accurate trained architecture (ties: lower front, earlier trial);
-    * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms): the most accurate
-      trained architecture within that budget (ties: cheaper, then earlier trial);
+    * ``"max-gflops=X"``, ``"max-params=X"``, ``"max-latency=X"`` (ms), ``"max-latency-ratio=X"``,
+      ``"max-memory=X"`` (MB):
+      the most accurate trained architecture within that budget (ties: cheaper, then earlier trial);
     * a trial number (int or digits): the architecture that trial evaluated, or reused.
 
     Raises:
@@ -238,9 +241,12 @@ def _choose(study: optuna.Study, ranking: Ranking, rows: list[dict[str, Any]], h
     cost, _, limit = how.removeprefix("max-").partition("=")
     if how.startswith("max-") and cost in COSTS and _is_number(limit):
         column = COSTS[cost].attribute
-        within = [row for row in trained if row[column] <= float(limit)]
+        measured = [row for row in trained if row[column] is not None]  # memory: not in older studies
+        within = [row for row in measured if row[column] <= float(limit)]
         if not within:
-            cheapest = min(trained, key=lambda row: row[column])
+            if not measured:
+                raise InputError(f"--pick {how}: study {name!r} did not measure {cost}")
+            cheapest = min(measured, key=lambda row: row[column])
             raise InputError(
                 f"--pick {how}: no trained architecture of study {name!r} has {cost} <= {limit}; "
                 f"the cheapest has {cheapest[column]:.6g} (trial {cheapest['trial_number']})"
@@ -277,7 +283,13 @@ def _proxy_result(study: optuna.Study, row: pd.Series) -> str:
     proxy = proxy_settings(study)
     costs = (
         f"{row['params']:,} params, {row['gflops']:.4g} GFLOPs at {proxy.get('imgsz', '?')} px, "
-        f"latency {row['latency_ms']:.3g} ms ({row['latency_ratio']:.3g}x the baseline)"
+        f"latency {row['latency_ms']:.3g} ms ({row['latency_ratio']:.3g}x the baseline"
+        + (
+            f", 95% interval {row['latency_ratio_low']:.3g}-{row['latency_ratio_high']:.3g})"
+            if row["latency_ratio_low"] is not None
+            else ")"
+        )
+        + (f", peak memory {row['memory_mb']:.3g} MB" if row["memory_mb"] is not None else "")
     )
     if row["state"] == Status.INFEASIBLE.value:
         reason = read_record(study.get_trials(deepcopy=False)[row["trial_number"]]).infeasible

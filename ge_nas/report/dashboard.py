@@ -58,7 +58,7 @@ from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.pareto import hypervolume, nondominated_fronts
 from ge_nas.space.candidate import Candidate, Placement
 from ge_nas.storage.database import default_storage_url, safe_url
-from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, read_record
+from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, latency_text, read_record
 from ge_nas.storage.studies import objective_names, proxy_settings
 
 __all__ = [
@@ -724,7 +724,19 @@ def _insertion_points(e: Evaluation) -> str:
 
 
 def _format_cost(name: str, value: float) -> str:
-    return {"gflops": f"{value:.4g}", "params": f"{value:,.0f}", "latency": f"{value:.3g}"}[name]
+    formats = {"gflops": ".4g", "params": ",.0f", "latency": ".3g", "latency-ratio": ".3f", "memory": ".3g"}
+    return format(value, formats[name])
+
+
+def _cost_text(e: Evaluation, name: str) -> str:
+    """A cost for the hover; the latency ratio with its 95 % interval, and whether that holds 1 (no difference)."""
+    record = e.record
+    if name != "latency-ratio":
+        return _format_cost(name, e.costs[name])
+    text = latency_text(record.latency_ratio, record.latency_ratio_low, record.latency_ratio_high)
+    if record.latency_ratio_low is not None and record.latency_ratio_low <= 1 <= record.latency_ratio_high:
+        text += ", 95% interval holds 1"
+    return text
 
 
 def _text(value: str) -> str:
@@ -753,7 +765,7 @@ def _hover(view: StudyView, members: Sequence[Evaluation]) -> dict[str, Any]:
                 + (" at its last epoch" if e.state == Status.PRUNED else "")
                 + (f" ({gain:+.4f} vs baseline)" if gain is not None else "")
             )
-        lines.append(", ".join(f"{COSTS[c].label} {_format_cost(c, e.costs[c])}" for c in COSTS if c in e.costs))
+        lines.append(", ".join(f"{COSTS[c].label} {_cost_text(e, c)}" for c in COSTS if c in e.costs))
         if e.note:
             lines.append(e.note)
         if e.reused_by:

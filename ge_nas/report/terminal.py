@@ -9,7 +9,7 @@ from rich.table import Table
 from ge_nas.ranking.fronts import Ranking
 from ge_nas.ranking.intervals import Estimate
 from ge_nas.search.runner import Reporter
-from ge_nas.storage.records import Stage, Status, TrialRecord, cost_value
+from ge_nas.storage.records import Stage, Status, TrialRecord, cost_value, latency_text
 
 __all__ = ["LiveReporter", "front_table"]
 
@@ -76,18 +76,18 @@ def front_table(ranking: Ranking, study_name: str) -> Table:
     costs = ranking.objectives[1:]
     front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
     table = Table(title=f"Pareto front of study {study_name!r} ({len(front)} architectures)")
-    for column in ("trial", "architecture", "seeds", ranking.accuracy_name, "gain vs baseline", *costs):
+    intervals = bool({"latency", "latency-ratio"} & set(costs))  # then the latency ratio with its 95 % interval
+    columns = ("trial", "architecture", "seeds", ranking.accuracy_name, "gain vs baseline", *costs)
+    for column in (*columns, "latency ratio (95% interval)") if intervals else columns:
         table.add_column(column, justify="left" if column == "architecture" else "right", no_wrap=True)
     for a in front:
-        gain = "(baseline)" if a.record.baseline else _with_interval(a.gain_estimate, "+.4f")
-        table.add_row(
-            str(a.record.number),
-            a.record.code or "?",
-            str(len(a.seeds)),
-            _with_interval(a.estimate, ".4f"),
-            gain + (" *" if a.significant else ""),
-            *(f"{cost_value(a.record, c):.4g}" for c in costs),
-        )
+        record = a.record
+        gain = "(baseline)" if record.baseline else _with_interval(a.gain_estimate, "+.4f")
+        cells = [str(record.number), record.code or "?", str(len(a.seeds)), _with_interval(a.estimate, ".4f")]
+        cells += [gain + (" *" if a.significant else ""), *(f"{cost_value(record, c):.4g}" for c in costs)]
+        if intervals:
+            cells.append(latency_text(record.latency_ratio, record.latency_ratio_low, record.latency_ratio_high))
+        table.add_row(*cells)
     table.caption = "± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise"
     return table
 

@@ -38,6 +38,8 @@ __all__ = [
     "CONFIRM",
     "DEMO",
     "FINE_TUNE",
+    "GFLOPS_COUNT",
+    "LATENCY_BACKENDS",
     "MAX_SEEDS",
     "NEW_UNIT_LR_FACTOR",
     "PRUNERS",
@@ -57,6 +59,11 @@ __all__ = [
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
 PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
+# --latency-backend: the runtime latency is measured in (see ge_nas.yolo.latency).
+LATENCY_BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino", "tensorrt")
+# How GFLOPs are counted, stored with a study: earlier versions left θ−'s operations out, so a
+# study counted the old way is not resumed with the new count (its fronts would mix the two).
+GFLOPS_COUNT = "ultralytics thop + every GE operation"
 DEFAULT_SPACE = "yolov8n_ge"
 DEFAULT_OBJECTIVES = "map50-95,gflops"
 # The built-in dataset's name in default study names.
@@ -185,6 +192,18 @@ class SearchConfig:
     baseline_seeds: int = 1  # seeds of the baseline: the noise floor every gain is read against
     confirm: int = 0  # front candidates that get further seeds after the exploring trials
     max_seeds: int = 1  # seeds at most per confirmed candidate (and for the baseline)
+    latency_backend: str = "torch"  # the runtime latency is measured in
+    keep_exports: bool = False  # keep the ONNX exports (workdir/exports) after timing them
+
+    @property
+    def latency_decides(self) -> bool:
+        """Whether latency ranks or limits candidates (an objective or a budget): then it is timed to full precision."""
+        return bool({"latency", "latency-ratio"} & {*self.objectives.costs, *self.constraints})
+
+    @property
+    def exports(self) -> Path:
+        """Where ONNX exports for latency are cached, one per architecture."""
+        return self.workdir / "exports"
 
     def comparable_settings(self) -> dict[str, Any]:
         """What must not change when a study is resumed, or its results stop being comparable.
@@ -203,6 +222,7 @@ class SearchConfig:
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
             "fine_tune": fine_tune_recipe() if self.inherits else None,
+            "costs": {"gflops": GFLOPS_COUNT, "latency_backend": self.latency_backend},
         }
 
     @property
@@ -244,6 +264,9 @@ def build_config(
     max_gflops: float | None = None,
     max_params: float | None = None,
     max_latency: float | None = None,
+    max_memory: float | None = None,
+    latency_backend: str = "torch",
+    keep_exports: bool = False,
     max_failures: int = 5,
     verbose: bool = False,
     baseline_seeds: int = BASELINE_SEEDS,
@@ -267,7 +290,14 @@ def build_config(
     from ge_nas.data.user_dataset import check_dataset
     from ge_nas.space.search_space import load_space
     from ge_nas.yolo.devices import check_device, devices_of
+    from ge_nas.yolo.latency import check_backend
 
+    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency), ("memory", max_memory))
+    for cost, limit in budgets:
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise InputError(f"--max-{cost} {limit:g}: a budget is a positive number; leave it out for no budget")
+    checked_device = check_device(device)
+    check_backend(check_option("--latency-backend", latency_backend, LATENCY_BACKENDS), checked_device)
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
     if weights is not None and not weights.is_file():
@@ -279,17 +309,13 @@ def build_config(
             f"--baseline-seeds {baseline_seeds}, --confirm {confirm}, --max-seeds {max_seeds}: use at least one "
             "baseline seed, no more than --max-seeds, and --confirm 0 or more"
         )
-    budgets = (("gflops", max_gflops), ("params", max_params), ("latency", max_latency))
-    for cost, limit in budgets:
-        if limit is not None and not (math.isfinite(limit) and limit > 0):
-            raise InputError(f"--max-{cost} {limit}: a budget is a positive number; leave it out for no budget")
     stride = max(layer.stride for layer in loaded.layers)
     if imgsz is not None and imgsz % stride:
         lower, upper = max(stride, imgsz // stride * stride), (imgsz // stride + 1) * stride
         raise InputError(
             f"--imgsz {imgsz}: use a multiple of {stride}, the base model's largest stride (e.g. {lower} or {upper})"
         )
-    devices = devices_of(check_device(device))
+    devices = devices_of(checked_device)
     workers = workers_for_devices(devices, workers)
     defaults = DEMO if dataset is None else USER_DATASET
     # --parent-epochs N: exactly N epochs; unset: the defaults (none with --weights).
@@ -335,6 +361,8 @@ def build_config(
         baseline_seeds=baseline_seeds,
         confirm=confirm,
         max_seeds=max_seeds,
+        latency_backend=latency_backend,
+        keep_exports=keep_exports,
     )
 
 

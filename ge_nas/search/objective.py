@@ -4,7 +4,8 @@ Each trial:
 
 1. samples one choice per insertion point (the baseline, no GE, is always trial 0);
 2. reuses the stored result if the study already evaluated that architecture;
-3. generates its model YAML and measures params, GFLOPs and latency;
+3. generates its model YAML and measures params, GFLOPs, latency (against the baseline,
+   in the study's ``--latency-backend``) and peak memory;
 4. is recorded as infeasible, untrained, when a cost is over a ``--max-*`` budget;
 5. trains the proxy, recording every epoch's validation metrics, and stops early when
    the pruner says so (see :mod:`ge_nas.search.pruning`);
@@ -22,6 +23,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import Trial
 
+from ge_nas.errors import CostError
 from ge_nas.interrupts import raise_if_interrupted
 from ge_nas.search.config import SearchConfig, training_seed
 from ge_nas.search.pruning import ProxyPruner
@@ -40,8 +42,9 @@ from ge_nas.storage.records import (
     seed_run_of,
 )
 from ge_nas.storage.workers import Worker
-from ge_nas.yolo.costs import Cost, measure_cost
+from ge_nas.yolo.costs import Cost, CostMeter
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
+from ge_nas.yolo.latency import LATENCY_ROUNDS, LATENCY_ROUNDS_SHOWN_ONLY
 from ge_nas.yolo.model_files import build_model
 from ge_nas.yolo.training import train_proxy
 
@@ -63,7 +66,15 @@ class Objective:
         self.pruner = pruner
         self.worker = worker
         self.space = config.space
-        self.baseline_model = build_model(generate_model_yaml(self.space, Candidate.baseline()).model)
+        self.costs = CostMeter(
+            build_model(generate_model_yaml(self.space, Candidate.baseline()).model),
+            config.proxy.imgsz,
+            config.proxy.device,
+            config.latency_backend,
+            config.exports,
+            config.keep_exports,
+            rounds=LATENCY_ROUNDS if config.latency_decides else LATENCY_ROUNDS_SHOWN_ONLY,
+        )
         self.parent_state = load_parent_state(parent) if parent is not None else None
 
     def __call__(self, trial: Trial) -> list[float] | float:
@@ -97,11 +108,7 @@ class Objective:
             return self._reuse(writer, previous)
         generated = generate_model_yaml(self.space, candidate)
         writer.generated(generated.text)
-        cost = _measured(
-            measure_cost(
-                build_model(generated.model), self.baseline_model, self.config.proxy.imgsz, self.config.proxy.device
-            )
-        )
+        cost = _measured(self.costs.measure(build_model(generated.model), candidate.key))
         limits = self.config.constraints
         violations = {name: cost_value(cost, name) - limit for name, limit in limits.items()}
         writer.costed(cost, list(violations.values()))
@@ -211,10 +218,10 @@ def _measured(cost: Cost) -> Cost:
     """The cost, if every part of it was measured: a 0 or NaN would make a candidate look free.
 
     Raises:
-        RuntimeError: a cost is not a positive number (the trial fails, saying which).
+        CostError: a cost is not a positive number (the trial fails, saying which).
     """
     for name in COSTS:
         value = cost_value(cost, name)
         if value is None or not math.isfinite(value) or value <= 0:
-            raise RuntimeError(f"could not measure this candidate's {name} (got {value}); it would look free")
+            raise CostError(f"could not measure this candidate's {name} (got {value}); it would look free")
     return cost

@@ -15,8 +15,12 @@ Trial user attributes (the stored schema; studies of earlier versions use the sa
 ``units``           number of insertion points with GE
 ``baseline``        true for the no-GE baseline (always trial 0)
 ``yaml``            the generated model YAML text
-``params``          parameters; ``gflops`` at the proxy image size
-``latency_ms``      median batch-1 latency; ``latency_ratio`` over the baseline's
+``params``          parameters; ``gflops`` at the proxy image size, every GE operation
+                    counted (older studies stored thop's count, in which θ− was free)
+``latency_ms``      median batch-1 latency in the study's ``--latency-backend``
+``latency_ratio``   median over ABBA rounds of the latency over the baseline's, and
+``latency_ratio_low``, ``latency_ratio_high``  its 95 % bootstrap interval (absent in older studies)
+``memory_mb``       peak activation memory of one batch-1 forward, MB (absent in older studies)
 ``constraints``     budget violations, feasible when all <= 0 (Optuna's convention)
 ``infeasible``      why a candidate was rejected before training (over a budget)
 ``epochs``          per epoch: ``{"epoch", "map50", "map50-95", "lr"[, "lr_new_units"]}`` (validation
@@ -71,6 +75,7 @@ __all__ = [
     "counted",
     "evaluation_of",
     "evaluations",
+    "latency_text",
     "mark_failed",
     "read_record",
     "read_records",
@@ -94,11 +99,15 @@ class CostField:
     label: str
 
 
-# Cost name (as in --objectives and --max-*) -> where it is stored and how it is labelled.
+# Cost name (as in --objectives, --max-* and --pick max-*=X) -> where it is stored and how it is labelled.
+# "latency-ratio" is the latency over the baseline's timed in the same rounds: unlike milliseconds,
+# which drift with the machine's load between trials, it compares trials timed at different moments.
 COSTS: dict[str, CostField] = {
     "gflops": CostField("gflops", "GFLOPs"),
     "params": CostField("params", "parameters"),
     "latency": CostField("latency_ms", "latency (ms)"),
+    "latency-ratio": CostField("latency_ratio", "latency ratio to the baseline"),
+    "memory": CostField("memory_mb", "peak memory (MB)"),
 }
 COST_NAMES: tuple[str, ...] = tuple(COSTS)
 
@@ -115,6 +124,17 @@ class Stage(str, Enum):
     EXPLORE = "explore"  # sampled (or the first baseline): counts towards --trials
     NOISE = "noise"  # another seed of the baseline: the noise floor every gain is measured against
     CONFIRM = "confirm"  # another seed of a front candidate, so its gain gets an interval
+
+
+def latency_text(ratio: float | None, low: float | None, high: float | None) -> str:
+    """A latency ratio over the baseline's with its interval, for people: ``"1.012x (0.998-1.027)"``.
+
+    Trials of studies made before intervals were measured show the ratio alone; "-" when none.
+    """
+    if ratio is None:
+        return "-"
+    interval = f" ({low:.3f}-{high:.3f})" if low is not None and high is not None else ""
+    return f"{ratio:.3f}x{interval}"
 
 
 class Status(str, Enum):
@@ -149,6 +169,9 @@ class TrialRecord:
     gflops: float | None = None
     latency_ms: float | None = None
     latency_ratio: float | None = None
+    latency_ratio_low: float | None = None  # 95 % interval of latency_ratio
+    latency_ratio_high: float | None = None
+    memory_mb: float | None = None
     constraints: tuple[float, ...] = ()
     infeasible: str | None = None
     epochs: tuple[dict[str, float], ...] = ()
@@ -211,6 +234,9 @@ def read_record(trial: FrozenTrial) -> TrialRecord:
         gflops=attrs.get("gflops"),
         latency_ms=attrs.get("latency_ms"),
         latency_ratio=attrs.get("latency_ratio"),
+        latency_ratio_low=attrs.get("latency_ratio_low"),
+        latency_ratio_high=attrs.get("latency_ratio_high"),
+        memory_mb=attrs.get("memory_mb"),
         constraints=tuple(attrs.get("constraints") or ()),
         infeasible=attrs.get("infeasible"),
         epochs=tuple(attrs.get("epochs") or ()),
@@ -345,12 +371,15 @@ class TrialWriter:
         self._set(yaml=yaml_text)
 
     def costed(self, cost: Any, violations: Sequence[float]) -> None:
-        """A measured cost (with ``params``, ``gflops``, ``latency_ms``, ``latency_ratio``) and budget violations."""
+        """A measured cost (:class:`ge_nas.yolo.costs.Cost`: its fields are named as stored) and budget violations."""
         self._set(
             params=cost.params,
             gflops=cost.gflops,
             latency_ms=cost.latency_ms,
             latency_ratio=cost.latency_ratio,
+            latency_ratio_low=cost.latency_ratio_low,
+            latency_ratio_high=cost.latency_ratio_high,
+            memory_mb=cost.memory_mb,
             constraints=list(violations),
         )
 
@@ -382,6 +411,9 @@ class TrialWriter:
             "gflops": previous.gflops,
             "latency_ms": previous.latency_ms,
             "latency_ratio": previous.latency_ratio,
+            "latency_ratio_low": previous.latency_ratio_low,
+            "latency_ratio_high": previous.latency_ratio_high,
+            "memory_mb": previous.memory_mb,
             "constraints": list(previous.constraints) if previous.constraints else None,
             "infeasible": previous.infeasible,
             "epochs": list(previous.epochs) if previous.epochs else None,
