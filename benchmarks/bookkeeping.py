@@ -5,9 +5,9 @@ a whole study, so both must stay cheap as studies grow. This builds studies of s
 trials in SQLite (``optuna.create_study``, trials made with ``optuna.trial.create_trial``
 and written in one bulk insert, since ``study.add_trials`` takes minutes per thousand
 trials on a small CPU; see :func:`add_trials_in_bulk`), with the user attributes
-a real search stores (schema in ``ge_nas/study.py``: key, code, units, baseline, a short
-yaml, params, gflops, latency, epochs, map50, map50-95; some trials pruned, reused or
-infeasible), then times, median of ``--repeats``:
+a real search stores (schema in ``ge_nas/storage/records.py``: key, code, units, baseline,
+a short yaml, params, gflops, latency, epochs, map50, map50-95; some trials pruned, reused
+or infeasible), then times, median of ``--repeats``:
 
 * rank: ``ranking.nondominated_fronts`` + ``crowding_distance`` + ``hypervolume`` (with
   ``reference_point``) on the objective values, in memory;
@@ -17,12 +17,18 @@ infeasible), then times, median of ``--repeats``:
 * refresh_cold: ``tables.refresh_tables(url, name)``, a one-off refresh that first loads
   every trial (what a search does once when it starts, and ``ge-nas`` commands do);
 * dashboard: what the live dashboard server runs when a trial lands: one more trial, then
-  ``dashboard.dashboard_html`` on the server's open study;
-* dashboard_cold: ``ge-nas dashboard -o``: load the study, then ``dashboard_html``.
+  ``ge_nas.report.dashboard.dashboard_html`` on the server's open study;
+* dashboard_cold: ``ge-nas dashboard -o``: load the study, then ``dashboard_html``;
+* page_load: that file opened in headless Chromium (Debian's, driven by Playwright), until
+  every part of the page is drawn (``body[data-drawn]``);
+* page_redraw: the page served live by ``ge-nas dashboard --serve`` (polling every 50 ms):
+  one more trial lands, until the open page has fetched and drawn it. This is what the
+  user waits for, server side included.
 
 It prints the time of each, the growth from 1,000 to 10,000 trials against n log n
 (13.3x), and whether a refresh at 1,000 trials stays under a second (reported, not
-asserted). Run from the repository root:
+asserted). Without Chromium the page steps are not timed, and it says so. Run from the
+repository root:
 
     python benchmarks/bookkeeping.py
     python benchmarks/bookkeeping.py --tiny           # a smoke run: 20 and 100 trials
@@ -31,7 +37,6 @@ asserted). Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import random
@@ -48,10 +53,14 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState, create_trial
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from report import write_table
 
 from ge_nas.ranking.pareto import crowding_distance, hypervolume, nondominated_fronts, reference_point, to_minimization
 from ge_nas.ranking.tables import TableWriter, refresh_tables
+from ge_nas.report.dashboard import dashboard_html
+from ge_nas.report.dashboard_server import DashboardServer
+from ge_nas.report.study_view import study_version
 from ge_nas.space.search_space import SearchSpace, load_space
 from ge_nas.storage.database import make_engine
 
@@ -59,7 +68,10 @@ OBJECTIVES = ("map50-95", "gflops")
 DIRECTIONS = ("maximize", "minimize")
 PROXY_EPOCHS = 4
 BASELINE_GFLOPS = 0.3542
-STEPS = ("rank", "refresh", "refresh_cold", "dashboard", "dashboard_cold")
+STEPS = ("rank", "refresh", "refresh_cold", "dashboard", "dashboard_cold", "page_load", "page_redraw")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+DRAWN = "() => document.body.dataset.drawn !== undefined"  # the page sets it when every part is drawn
 
 
 def main() -> None:
@@ -76,58 +88,86 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sizes = [int(s) for s in args.sizes.split(",")]
     space = load_space(args.space)
-    render = dashboard_renderer()
-    if render is None:
-        print("ge_nas.dashboard has no dashboard_html(study, storage_url): timing ranking and tables only")
-    work = Path(tempfile.mkdtemp(prefix="ge-nas-bookkeeping-"))
-
-    rows = []
-    for n in sizes:
-        url, name = f"sqlite:///{work / f'study-{n}.db'}", f"bookkeeping-{n}"
-        start = time.perf_counter()
-        trials = build_study(url, name, n, space, random.Random(args.seed))
-        build_s = time.perf_counter() - start
-        values = np.array([t.values for t in trials if _trained(t)])
-        study = optuna.load_study(study_name=name, storage=url)  # the search's (or dashboard's) open study
-        writer = TableWriter(make_engine(url))
-        lands = _one_more_trial(study, space, random.Random(args.seed + n))
-        steps: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]] = {
-            "rank": (lambda values=values: rank(values), None),
-            "refresh": (lambda study=study, writer=writer: writer.refresh(study), lands),
-            "refresh_cold": (lambda url=url, name=name: refresh_tables(url, name), None),
-        }
-        if render is not None:
-            steps["dashboard"] = (lambda study=study, url=url: render(study, url), lands)
-            steps["dashboard_cold"] = (
-                lambda url=url, name=name: render(optuna.load_study(study_name=name, storage=url), url),
-                None,
-            )
-        for step, (run, setup) in steps.items():
-            seconds = median_seconds(run, args.repeats, setup)
-            rows.append({"trials": n, "step": step, "seconds": seconds, "build_s": build_s})
-            print(f"{n:>6} trials  {step:<14} {seconds:9.4f} s")
-        writer.engine.dispose()
-    show_growth(rows, sizes, render is not None)
+    with sync_playwright() as playwright:
+        browser = open_browser(playwright)
+        rows = measure(sizes, args.repeats, space, args.seed, browser)
+    show_growth(rows, sizes, browser is not None)
     settings = {
         "sizes": args.sizes.replace(",", "/"),
         "repeats": args.repeats,
         "space": space.name,
         "objectives": "+".join(OBJECTIVES),
         "storage": "sqlite",
-        "dashboard": "dashboard_html" if render is not None else "unavailable",
+        "page": "chromium" if browser is not None else "not timed (no chromium)",
         "seed": args.seed,
     }
     print(f"figures written to {write_table(args.out, settings, ['trials', 'step', 'seconds', 'build_s'], rows)}")
 
 
-def dashboard_renderer() -> Callable[[optuna.Study, str], str] | None:
-    """``ge_nas.dashboard.dashboard_html`` if that module exists and has it (it is written separately)."""
-    try:
-        module = importlib.import_module("ge_nas.dashboard")
-    except ImportError:
+def measure(
+    sizes: Sequence[int], repeats: int, space: SearchSpace, seed: int, browser: Browser | None
+) -> list[dict[str, Any]]:
+    """Every step at every size: a row per (trials, step) with its median seconds."""
+    work = Path(tempfile.mkdtemp(prefix="ge-nas-bookkeeping-"))
+    rows = []
+    for n in sizes:
+        url, name = f"sqlite:///{work / f'study-{n}.db'}", f"bookkeeping-{n}"
+        start = time.perf_counter()
+        trials = build_study(url, name, n, space, random.Random(seed))
+        build_s = time.perf_counter() - start
+        values = np.array([t.values for t in trials if _trained(t)])
+        study = optuna.load_study(study_name=name, storage=url)  # the search's (or dashboard's) open study
+        writer = TableWriter(make_engine(url))
+        lands = _one_more_trial(study, space, random.Random(seed + n))
+        steps: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]] = {
+            "rank": (lambda values=values: rank(values), None),
+            "refresh": (lambda study=study, writer=writer: writer.refresh(study), lands),
+            "refresh_cold": (lambda url=url, name=name: refresh_tables(url, name), None),
+            "dashboard": (lambda study=study, url=url: dashboard_html(study, url), lands),
+            "dashboard_cold": (
+                lambda url=url, name=name: dashboard_html(optuna.load_study(study_name=name, storage=url), url),
+                None,
+            ),
+        }
+        page_file = work / f"dashboard-{n}.html"
+        page_file.write_text(dashboard_html(study, url), encoding="utf-8")
+        server = None
+        if browser is not None:
+            server = DashboardServer(study, url, port=0, refresh_seconds=0.05).start()
+            steps["page_load"] = (lambda page_file=page_file: load_page(browser, page_file.as_uri()), None)
+            live = browser.new_page(viewport={"width": 1280, "height": 900})
+            live.goto(server.url)
+            live.wait_for_function(DRAWN, timeout=600_000)
+            steps["page_redraw"] = (lambda live=live, study=study: wait_until_drawn(live, study_version(study)), lands)
+        for step, (run, setup) in steps.items():
+            seconds = median_seconds(run, repeats, setup)
+            rows.append({"trials": n, "step": step, "seconds": seconds, "build_s": build_s})
+            print(f"{n:>6} trials  {step:<14} {seconds:9.4f} s")
+        if server is not None:
+            server.close()
+        writer.engine.dispose()
+    return rows
+
+
+def open_browser(playwright: Playwright) -> Browser | None:
+    """Headless Chromium (Debian's), or None, said aloud, when it is not installed."""
+    if not CHROMIUM.is_file():
+        print(f"page_load and page_redraw not timed: no Chromium at {CHROMIUM} (apt-get install chromium)")
         return None
-    render = getattr(module, "dashboard_html", None)
-    return render if callable(render) else None
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def load_page(browser: Browser, url: str) -> None:
+    """Open the dashboard file in a fresh tab and wait until every part is drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.wait_for_function(DRAWN, timeout=600_000)
+    page.close()
+
+
+def wait_until_drawn(page: Page, version: str) -> None:
+    """Wait until the open served page has drawn the study at ``version`` (polling, fetching and drawing)."""
+    page.wait_for_function("v => document.body.dataset.drawn === v", arg=version, timeout=600_000, polling=10)
 
 
 def rank(values: np.ndarray) -> float:
@@ -262,7 +302,7 @@ def _trained(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and not {"reused_from", "infeasible"} & trial.user_attrs.keys()
 
 
-def show_growth(rows: list[dict[str, Any]], sizes: list[int], with_dashboard: bool) -> None:
+def show_growth(rows: list[dict[str, Any]], sizes: list[int], with_page: bool) -> None:
     """Growth from the second-largest to the largest study, against n log n; the 1,000-trial refresh verdict."""
     if len(sizes) >= 2:
         small, large = sorted(sizes)[-2:]
@@ -272,13 +312,13 @@ def show_growth(rows: list[dict[str, Any]], sizes: list[int], with_dashboard: bo
             times = {r["trials"]: r["seconds"] for r in rows if r["step"] == step}
             if small in times and large in times:
                 print(f"  {step:<14} {times[large] / times[small]:6.1f}x")
-    for step in ("refresh", "dashboard"):
+    for step in ("refresh", "dashboard", "page_redraw"):
         times = {r["trials"]: r["seconds"] for r in rows if r["step"] == step}
         if 1000 in times:
             verdict = "yes" if times[1000] < 1.0 else "NO"
             print(f"{step} at 1,000 trials: {times[1000]:.3f} s (under a second: {verdict})")
-    if not with_dashboard:
-        print("dashboard: not timed (ge_nas.dashboard.dashboard_html unavailable)")
+    if not with_page:
+        print("page_load, page_redraw: not timed (no Chromium)")
 
 
 if __name__ == "__main__":

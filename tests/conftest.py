@@ -177,6 +177,25 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+CONFIRMED_STUDY = "honest"
+
+
+@pytest.fixture(scope="session")
+def confirmed_search(learned: Path) -> tuple[Path, CommandResult]:
+    """A real search with a noise floor and confirmation, and what it printed: the SQLite file and the output.
+
+    Over the SPPF of :data:`SPACE` (none, θ− or θ+ global, in grid order), inheriting the
+    ``learned`` parent: 3 exploring trials of one epoch, then 2 more baseline seeds and the
+    best front candidate confirmed to 3 seeds. About 40 s; tests only read it.
+    """
+    args = ["search", "--dataset", str(learned / "data" / "data.yaml"), "--space", "space.yaml"]
+    args += ["--study", CONFIRMED_STUDY, "--weights", "parent.pt", "--trials", "3", "--epochs", "1", "--imgsz", "96"]
+    args += ["--batch", "8", "--sampler", "grid", "--baseline-seeds", "3", "--confirm", "1", "--max-seeds", "3"]
+    result = subprocess.run([sys.executable, "-m", "ge_nas", *args], cwd=learned, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return learned / "studies" / f"{CONFIRMED_STUDY}.db", CommandResult(0, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback (Debian's package; .ci/run installs it).

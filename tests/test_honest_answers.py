@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ge_nas.search.config import SearchConfig, training_seed
 from ge_nas.search.confirmation import SeedRun, confirmation_runs
 from ge_nas.space.search_space import load_space
 from ge_nas.storage.records import Stage, read_record
+from tests.conftest import CONFIRMED_STUDY, CommandResult
 
 OBJECTIVES = ("map50-95", "gflops")
 DIRECTIONS = ("maximize", "minimize")
@@ -120,24 +122,21 @@ def test_seed_0_trains_with_the_search_seed_and_others_with_seeds_drawn_from_it(
 
 
 def test_a_search_measures_the_noise_confirms_its_best_candidate_and_ends_with_a_verdict(
-    learned: Path, ge_nas_in_process: Callable[..., Any]
+    confirmed_search: tuple[Path, CommandResult], ge_nas_in_process: Callable[..., Any]
 ) -> None:
-    args = ["search", "--dataset", str(learned / "data" / "data.yaml"), "--space", "space.yaml", "--study", "honest"]
-    args += ["--weights", "parent.pt", "--trials", "3", "--epochs", "1", "--imgsz", "96", "--batch", "8"]
-    args += ["--sampler", "grid", "--baseline-seeds", "3", "--confirm", "1", "--max-seeds", "3"]
-    result = ge_nas_in_process(*args, cwd=learned)
-    assert result.returncode == 0, result.stderr
+    db, result = confirmed_search  # ge-nas search ... --baseline-seeds 3 --confirm 1 --max-seeds 3 (tests/conftest.py)
     assert "plan: 3 exploring trials of up to 1 epochs, then 2 more seeds of the baseline (the noise floor), then" in (
         result.stdout
     )
     (verdict,) = [line for line in result.stdout.splitlines() if line.startswith("verdict: ")]
-    study = optuna.load_study(study_name="honest", storage=f"sqlite:///{learned / 'studies' / 'honest.db'}")
+    study = optuna.load_study(study_name=CONFIRMED_STUDY, storage=f"sqlite:///{db}")
     trials = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     by_key: dict[str, list[int]] = {}
     for trial in trials:
         by_key.setdefault(trial.user_attrs["key"], []).append(trial.user_attrs.get("seed_index", 0))
     assert sorted(by_key["base"]) == [0, 1, 2]
-    shown = json.loads(ge_nas_in_process("show", "--study", "honest", "--format", "json", cwd=learned).stdout)
+    printed = ge_nas_in_process("show", "--study", CONFIRMED_STUDY, "--format", "json", cwd=db.parents[1])
+    shown = json.loads(printed.stdout)
     base = next(row for row in shown if row["is_baseline"])
     assert base["seeds"] == 3 and base["accuracy_ci_low"] < base["accuracy_mean"] < base["accuracy_ci_high"]
     best = max((row for row in shown if not row["is_baseline"] and row["front"] == 1), key=lambda r: r["gain"])
@@ -145,11 +144,10 @@ def test_a_search_measures_the_noise_confirms_its_best_candidate_and_ends_with_a
     assert best["gain_ci_low"] is not None and best["significant"] == (
         best["gain_ci_low"] > 0 or best["gain_ci_high"] < 0
     )
-    assert verdict == f"verdict: {_study_verdict(learned)}"
+    assert verdict == f"verdict: {_study_verdict(db)}"
 
 
-def _study_verdict(folder: Path) -> str:
-    import sqlite3
-
-    with sqlite3.connect(folder / "studies" / "honest.db") as connection:
-        return connection.execute("select verdict from ge_nas_studies where study_name = 'honest'").fetchone()[0]
+def _study_verdict(db: Path) -> str:
+    with sqlite3.connect(db) as connection:
+        query = "select verdict from ge_nas_studies where study_name = ?"
+        return connection.execute(query, (CONFIRMED_STUDY,)).fetchone()[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ge_nas.report.dashboard import read_study
+from ge_nas.report.study_view import read_study
 from tests.conftest import ASSETS, TINY_STUDY
 
 PREVIOUS = ASSETS / "previous_version"

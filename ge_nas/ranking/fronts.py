@@ -109,12 +109,16 @@ class Ranking:
         winners = [a for a in self.ranked if not a.record.baseline and a.significant and a.gain_estimate.mean > 0]
         return max(winners, key=lambda a: (a.gain_estimate.low, -a.record.number), default=None)
 
+    def closest(self) -> RankedArchitecture | None:
+        """The architecture with GE whose mean gain over the baseline is largest, beyond the noise or not."""
+        candidates = [a for a in self.ranked if not a.record.baseline and a.gain_estimate is not None]
+        return max(candidates, key=lambda a: a.gain_estimate.mean, default=None)
+
     def verdict(self) -> str:
         """The search's answer in one sentence: which architecture beats the baseline, by how much, at what cost."""
         baseline = self.baseline
         if baseline is None:
             return "no verdict yet: the baseline has not trained within budget"
-        candidates = [a for a in self.ranked if not a.record.baseline and a.gain_estimate is not None]
         best = self.winner()
         if best is not None:
             gain = best.gain_estimate
@@ -132,7 +136,7 @@ class Ranking:
         sentence = (
             f"no architecture beats the baseline beyond the seed noise{floor}: on this data and proxy, GE does not pay"
         )
-        closest = max(candidates, key=lambda a: a.gain_estimate.mean, default=None)
+        closest = self.closest()
         if closest is not None and closest.gain_estimate.mean > 0:
             gain = closest.gain_estimate
             interval = (

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-__all__ = ["CONFIDENCE", "Estimate", "mean_interval", "paired_gain"]
+__all__ = ["CONFIDENCE", "Estimate", "difference_interval", "mean_interval", "paired_gain"]
 
 CONFIDENCE = 0.95
 
@@ -76,3 +76,26 @@ def paired_gain(
     if not common:
         return None
     return mean_interval([candidate[s] - baseline[s] for s in common], confidence)
+
+
+def difference_interval(
+    with_it: Sequence[float], without: Sequence[float], confidence: float = CONFIDENCE
+) -> Estimate | None:
+    """Mean of ``with_it`` minus mean of ``without``, with Welch's t interval (unequal spreads).
+
+    For two groups of architectures (say, those with a GE unit at a point and those without
+    GE there): None if either is empty; no interval unless both hold two values or more.
+    """
+    if not with_it or not without:
+        return None
+    a, b = mean_interval(with_it), mean_interval(without)
+    difference = a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return Estimate(difference, None, None, a.n)
+    va = math.fsum((v - a.mean) ** 2 for v in with_it) / (a.n - 1) / a.n
+    vb = math.fsum((v - b.mean) ** 2 for v in without) / (b.n - 1) / b.n
+    if va + vb == 0:
+        return Estimate(difference, difference, difference, a.n)
+    dof = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, dof)) * math.sqrt(va + vb)
+    return Estimate(difference, difference - half, difference + half, a.n)

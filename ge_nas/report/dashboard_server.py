@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import optuna
 
 from ge_nas.errors import InputError
-from ge_nas.report.dashboard import contents_json, dashboard_contents, dashboard_html, study_version
+from ge_nas.report.dashboard import contents_json, dashboard_contents, dashboard_html
+from ge_nas.report.study_view import study_version
 
 __all__ = ["DEFAULT_PORT", "DashboardServer"]
 
