@@ -50,6 +50,7 @@ __all__ = [
     "ProxySettings",
     "SearchConfig",
     "build_config",
+    "check_objectives_fit",
     "check_option",
     "file_sha256",
     "fine_tune_recipe",
@@ -286,6 +287,7 @@ def build_config(
     """
     # Loading a space builds its base model: torch and Ultralytics are imported only now, so
     # that reading the defaults above (``ge-nas search --help``) stays quick.
+    from ge_nas.data.synthetic import TASKS as SYNTHETIC_TASKS
     from ge_nas.data.synthetic import make_synthetic_dataset
     from ge_nas.data.user_dataset import check_dataset
     from ge_nas.space.search_space import load_space
@@ -300,6 +302,7 @@ def build_config(
     check_backend(check_option("--latency-backend", latency_backend, LATENCY_BACKENDS), checked_device)
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
+    check_objectives_fit(parsed_objectives, loaded.name, loaded.task)
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
     if not 0 <= seed <= MAX_SEED:
@@ -323,8 +326,13 @@ def build_config(
     if parent_epochs is None:
         parent_epochs = 0 if weights is not None else defaults.parent_epochs
     if dataset is None:
+        if loaded.task not in SYNTHETIC_TASKS:
+            raise InputError(
+                f"space {loaded.name}: the built-in dataset has boxes and outlines, not what a {loaded.task} model "
+                f"learns; give --dataset with {loaded.task} labels"
+            )
         imgsz = imgsz or defaults.imgsz
-        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz), DEMO_DATASET_LABEL
+        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz, task=loaded.task), DEMO_DATASET_LABEL
     else:
         imgsz = imgsz or defaults.imgsz
         data_yaml = check_dataset(dataset)
@@ -364,6 +372,20 @@ def build_config(
         latency_backend=latency_backend,
         keep_exports=keep_exports,
     )
+
+
+def check_objectives_fit(objectives: Objectives, space_name: str, task: str) -> None:
+    """Refuse a mask accuracy for a space whose base has no segmentation head.
+
+    Raises:
+        InputError: naming the accuracy, the space's task and the fix.
+    """
+    if objectives.accuracy.startswith("mask-") and task != "segment":
+        raise InputError(
+            f"--objectives {objectives.accuracy}: mask mAP needs a segmentation base, and space {space_name} is a "
+            f"{task} model; use a space whose base is a -seg model (e.g. yolo11n-seg.yaml) or "
+            f"{objectives.accuracy.removeprefix('mask-')}"
+        )
 
 
 def workers_for_devices(devices: list[str], workers: int | None) -> int:

@@ -1,4 +1,4 @@
-"""Weight inheritance: a candidate starts from a trained parent's weights, its new GE units from an open gate."""
+"""Weight inheritance: a candidate starts from a trained parent's weights, its new attention units from an open gate."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import torch
 from ultralytics.nn import tasks
 
 from ge_nas.errors import InputError
-from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.layers.unit import AttentionUnit
 from ge_nas.yolo.console import quiet
+from ge_nas.yolo.model_files import model_class
 from ge_nas.yolo.registration import register_layers
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "speed_up_new_units",
 ]
 
-# Marks the optimizer parameter groups that hold the new GE units' parameters.
+# Marks the optimizer parameter groups that hold the new attention units' parameters.
 NEW_UNITS_GROUP = "ge_nas_new_units"
 
 
@@ -57,8 +58,9 @@ def check_parent(weights: Path, base: dict[str, Any], base_name: str, classes: i
 
     Every tensor of the base model (built for the dataset's ``classes``) must be in the
     checkpoint with the same shape, and the checkpoint may hold nothing else. The only
-    exception is the Detect head's classification branch (``cv3``), whose width follows the
-    class count: a checkpoint trained on another dataset (COCO's 80 classes, say) passes
+    exception is the head's tensors whose width follows the class count (Detect's
+    classification branches ``cv3`` and, end to end, ``one2one_cv3``; YOLO26's segmentation
+    ``proto``): a checkpoint trained on another dataset (COCO's 80 classes, say) passes
     everything else on, as Ultralytics does when it starts from pretrained weights.
 
     Raises:
@@ -68,8 +70,8 @@ def check_parent(weights: Path, base: dict[str, Any], base_name: str, classes: i
     model = _load_checkpoint(weights)
     parent = model.state_dict()
     with quiet():
-        target = tasks.DetectionModel(copy.deepcopy({**base, "nc": classes}), verbose=False).state_dict()
-    head = f"model.{len(base['backbone']) + len(base['head']) - 1}.cv3."
+        target = model_class(base)(copy.deepcopy({**base, "nc": classes}), verbose=False).state_dict()
+    head = f"model.{len(base['backbone']) + len(base['head']) - 1}."
     class_specific = [k for k in target if k.startswith(head) and k in parent and parent[k].shape != target[k].shape]
     wrong = [k for k in target if k not in parent or (parent[k].shape != target[k].shape and not k.startswith(head))]
     extra = [k for k in parent if k not in target]
@@ -90,7 +92,7 @@ def check_parent(weights: Path, base: dict[str, Any], base_name: str, classes: i
     note = (
         f"--weights {weights.name} was trained for {_class_count(model)} classes, "
         f"this dataset has {classes}: candidates inherit every layer but the {len(class_specific)} class-specific "
-        "tensors of the Detect head, as Ultralytics transfers pretrained weights"
+        "tensors of the head, as Ultralytics transfers pretrained weights"
     )
     return ParentFit(len(target) - len(class_specific), len(target), note)
 
@@ -123,10 +125,10 @@ def _shape(tensor: torch.Tensor | None) -> str:
 
 
 def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[int, int]:
-    """Copy every parent tensor into the layer it maps to; GE units are set to an open gate.
+    """Copy every parent tensor into the layer it maps to; attention units are set to an open gate.
 
-    Layer ``i`` of the base is layer ``index_map[i]`` of the candidate, and a C2f with GE
-    inside keeps its bottlenecks' ``cv1``/``cv2`` names, so a parent key
+    Layer ``i`` of the base is layer ``index_map[i]`` of the candidate, and a C2f or C3k2 with
+    units inside keeps its bottlenecks' ``cv1``/``cv2`` names, so a parent key
     ``model.<i>.<rest>`` lands on ``model.<index_map[i]>.<rest>``. Tensors whose shape
     differs (a Detect head trained for another class count) are left as initialised.
     Returns (tensors copied, tensors of the parent).
@@ -142,19 +144,19 @@ def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[i
             copied[new_name] = tensor
     model.load_state_dict(copied, strict=False)
     for module in model.modules():
-        if isinstance(module, GatherExcite):
+        if isinstance(module, AttentionUnit):
             module.open_gate()
     return len(copied), len(inheritance.parent_state)
 
 
 def speed_up_new_units(optimizer: torch.optim.Optimizer, model: torch.nn.Module, factor: float) -> int:
-    """Move the GatherExcite parameters of each parameter group into a twin group at ``factor`` x its rate.
+    """Move the attention units' parameters of each parameter group into a twin group at ``factor`` x its rate.
 
     The twin keeps the group's other settings (weight decay, its Ultralytics ``param_group``
     tag), so warm-up and the learning-rate schedule treat it alike, scaled. Returns how many
     parameters moved.
     """
-    new = {id(p) for m in model.modules() if isinstance(m, GatherExcite) for p in m.parameters()}
+    new = {id(p) for m in model.modules() if isinstance(m, AttentionUnit) for p in m.parameters()}
     moved = 0
     for group in list(optimizer.param_groups):
         fast = [p for p in group["params"] if id(p) in new]

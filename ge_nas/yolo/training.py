@@ -3,11 +3,13 @@
 Every run is built from one set of overrides (:func:`_overrides`), so proxies, the parent
 and full runs differ only where they must: a proxy keeps no checkpoints and reports each
 epoch's metrics to a callback that may stop it (pruning); a run that inherits a parent's
-weights fine-tunes them gently (:data:`ge_nas.search.config.FINE_TUNE`).
+weights fine-tunes them gently (:data:`ge_nas.search.config.FINE_TUNE`). The model YAML's
+head says the task (detection, segmentation, pose, OBB) and so which Ultralytics trainer runs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +17,18 @@ from typing import Any
 
 import torch
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
+from ultralytics.models.yolo.pose import PoseTrainer
+from ultralytics.models.yolo.segment import SegmentationTrainer
 
 from ge_nas.search.config import FINE_TUNE, NEW_UNIT_LR_FACTOR, ProxySettings
 from ge_nas.yolo.console import no_font_download, quiet
 from ge_nas.yolo.inheritance import NEW_UNITS_GROUP, Inheritance, inherit_weights, speed_up_new_units
 from ge_nas.yolo.model_files import load_model_yaml
+from ge_nas.yolo.model_names import task_of
 
 __all__ = [
+    "MASK_METRIC_KEYS",
     "METRIC_KEYS",
     "EpochCallback",
     "epoch_metrics",
@@ -31,14 +38,23 @@ __all__ = [
     "train_proxy",
 ]
 
-# Map keys of Ultralytics' validation metrics to the names ge-nas stores.
+# Map keys of Ultralytics' validation metrics to the names ge-nas stores: box mAP for every task
+# (pose and OBB included), and a segmentation run's mask mAP too.
 METRIC_KEYS = {"metrics/mAP50(B)": "map50", "metrics/mAP50-95(B)": "map50-95"}
+MASK_METRIC_KEYS = {"metrics/mAP50(M)": "mask-map50", "metrics/mAP50-95(M)": "mask-map50-95"}
+# Ultralytics' trainer for each task.
+_TRAINERS: dict[str, type[DetectionTrainer]] = {
+    "detect": DetectionTrainer,
+    "segment": SegmentationTrainer,
+    "pose": PoseTrainer,
+    "obb": OBBTrainer,
+}
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-class _InheritingTrainer(DetectionTrainer):
-    """A DetectionTrainer whose freshly built model first inherits a parent's weights, if given."""
+class _Inheriting:
+    """Trainer mixin: the freshly built model first inherits a parent's weights, if given."""
 
     inheritance: Inheritance | None = None
 
@@ -57,8 +73,8 @@ class _InheritingTrainer(DetectionTrainer):
         return optimizer
 
 
-class _ProxyTrainer(_InheritingTrainer):
-    """An inheriting trainer that keeps no checkpoints and skips the final re-validation.
+class _Proxy(_Inheriting):
+    """Trainer mixin: inheriting, and keeping no checkpoints and skipping the final re-validation.
 
     A proxy only needs each epoch's validation metrics; writing ``last.pt``/``best.pt``
     and validating ``best.pt`` again at the end would only cost time and disk.
@@ -69,6 +85,15 @@ class _ProxyTrainer(_InheritingTrainer):
 
     def final_eval(self) -> None:
         return None
+
+
+@functools.cache
+def _trainer(task: str, mixin: type | None) -> type[DetectionTrainer]:
+    """The task's Ultralytics trainer, with ``mixin`` (inheriting, or a proxy) in front."""
+    base = _TRAINERS[task]
+    if mixin is None:
+        return base
+    return type(f"{mixin.__name__.strip('_')}{base.__name__}", (mixin, base), {})
 
 
 def train_proxy(
@@ -91,27 +116,30 @@ def train_proxy(
     history: list[dict[str, float]] = []
 
     def record(trainer: DetectionTrainer) -> None:
-        metrics = {**epoch_metrics(trainer.metrics), **learning_rates(trainer.optimizer)}
+        metrics = {**epoch_metrics(trainer.metrics, trainer.args.task), **learning_rates(trainer.optimizer)}
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, metrics)
 
     overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose, inheritance)
-    _train(_ProxyTrainer, overrides, inheritance, verbose, on_fit_epoch_end=record)
+    _train(_Proxy, overrides, inheritance, verbose, on_fit_epoch_end=record)
     return history
 
 
-def epoch_metrics(validation: dict[str, Any]) -> dict[str, float]:
+def epoch_metrics(validation: dict[str, Any], task: str = "detect") -> dict[str, float]:
     """ge-nas's names for one validation's accuracies; a metric that is not there is an error, never a 0.
+
+    Every task gives box mAP; segmentation also mask mAP.
 
     Raises:
         RuntimeError: Ultralytics reported no such metric (the keys it did report are named).
     """
-    missing = [theirs for theirs in METRIC_KEYS if theirs not in validation]
+    keys = {**METRIC_KEYS, **(MASK_METRIC_KEYS if task == "segment" else {})}
+    missing = [theirs for theirs in keys if theirs not in validation]
     if missing:
         reported = ", ".join(validation) or "nothing"
         raise RuntimeError(f"Ultralytics' validation reported no {', '.join(missing)} (it reported: {reported})")
-    values = {ours: float(validation[theirs]) for theirs, ours in METRIC_KEYS.items()}
+    values = {ours: float(validation[theirs]) for theirs, ours in keys.items()}
     bad = [name for name, value in values.items() if not math.isfinite(value)]
     if bad:
         raise RuntimeError(f"Ultralytics' validation reported {', '.join(bad)} = {values[bad[0]]}, not a number")
@@ -145,7 +173,7 @@ def train_parent(
     overrides.update({"epochs": epochs, "name": "parent", "save": True, "val": bool(patience)})
     if patience:
         overrides["patience"] = patience
-    return Path(_train(DetectionTrainer, overrides, None, verbose=False).last)
+    return Path(_train(None, overrides, None, verbose=False).last)
 
 
 def train_full(
@@ -169,7 +197,7 @@ def train_full(
     ``project/name`` gets a numbered sibling instead of being overwritten.
     """
     overrides = _overrides(model_yaml, data_yaml, epochs, imgsz, batch, device, project, name, verbose, inheritance)
-    return Path(_train(_InheritingTrainer, overrides, inheritance, verbose).best)
+    return Path(_train(_Inheriting, overrides, inheritance, verbose).best)
 
 
 def _overrides(
@@ -187,7 +215,6 @@ def _overrides(
     """What every ge-nas training sets; the rest is Ultralytics' default."""
     return {
         "model": str(model_yaml),
-        "task": "detect",
         "mode": "train",
         "data": str(data_yaml),
         "epochs": epochs,
@@ -243,16 +270,18 @@ def _proxy_overrides(
 
 
 def _train(
-    trainer_class: type[DetectionTrainer],
+    mixin: type | None,
     overrides: dict[str, Any],
     inheritance: Inheritance | None,
     verbose: bool,
     **callbacks: Callable[[DetectionTrainer], None],
 ) -> DetectionTrainer:
-    load_model_yaml(overrides["model"])  # refuses a YAML that names unknown layers or carries code
+    """Train with the trainer of the model's task (read from its head), ``mixin`` in front."""
+    model = load_model_yaml(overrides["model"])  # refuses a YAML that names unknown layers or carries code
+    task = task_of(model)
     with quiet(verbose), no_font_download():
-        trainer = trainer_class(overrides=overrides)
-        if isinstance(trainer, _InheritingTrainer):
+        trainer = _trainer(task, mixin)(overrides={**overrides, "task": task})
+        if isinstance(trainer, _Inheriting):
             trainer.inheritance = inheritance
         for event, callback in callbacks.items():
             trainer.add_callback(event, callback)
