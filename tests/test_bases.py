@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import optuna
 import pytest
 import torch
 from ultralytics import YOLO
@@ -21,6 +22,8 @@ from ultralytics.utils.torch_utils import get_flops
 import ge_nas  # noqa: F401  (registers the layers, as a user's script would)
 from ge_nas.layers.registry import unit_ops
 from ge_nas.layers.unit import AttentionUnit
+from ge_nas.report.dashboard_figures import attention_figure
+from ge_nas.report.study_view import read_study
 from ge_nas.space.candidate import Candidate, Placement
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.space.search_space import SearchSpace, load_space
@@ -229,6 +232,11 @@ def test_a_search_over_every_module_shows_where_attention_pays_by_module(
     for line in module_rows:  # architectures with the module, and without it: together, every trained one
         label, with_it, _on_front, without = line.split()[:4]
         assert int(with_it) + int(without) == len(trained), label
+    # The dashboard's heatmap: columns grouped by module, GE's first, the others in the order of MODULES.
+    url = f"sqlite:///{tmp_path / 'studies' / 's.db'}"
+    columns = attention_figure(read_study(optuna.load_study(study_name="s", storage=url), url)).data[0].x
+    order = [next((m for m in labels if labels[m] == column), "ge") for column in columns]
+    assert order == sorted(order, key=list(labels).index) and set(order) == modules
 
 
 def test_a_segmentation_search_runs_on_the_built_in_segmentation_data_on_mask_map(
@@ -251,3 +259,37 @@ def test_a_segmentation_search_runs_on_the_built_in_segmentation_data_on_mask_ma
     complete = [row for row in shown if row["state"] == "complete"]
     assert complete and all(row["accuracy_name"] == "mask-map50-95" for row in complete)
     assert "mask-map50-95" in result.stdout
+
+
+@pytest.mark.parametrize("base", ["yolo26n-pose.yaml", "yolo11n-obb.yaml"])
+def test_pose_and_obb_bases_take_units_are_costed_and_export(tmp_path: Path, base: str) -> None:
+    """Pose and OBB heads search on box mAP with the same code; here: spaces, YAMLs, costs and export."""
+    space = every_module_space(tmp_path, base)
+    assert space.task == base.split("-")[1].removesuffix(".yaml")
+    candidate = Candidate.of(FAMILIES["yolo26n" if "26" in base else "yolo11n"])
+    model = build_model(generate_model_yaml(space, candidate).model)
+    assert sum(isinstance(m, AttentionUnit) for m in model.modules()) == 7 + sum(
+        space.point(i).layer.bottlenecks - 1 for i, p in candidate.placements if p.mode == "inside"
+    )
+    assert count_gflops(model, 64) > count_gflops(
+        build_model(generate_model_yaml(space, Candidate.baseline()).model), 64
+    )
+    onnx_matches_torch(model)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--objectives", "mask-map50-95,gflops"], "mask mAP needs a segmentation base"),
+        (["search", "--space", "pose.yaml"], "give --dataset with pose labels"),
+        (["dataset", "--task", "obb", "-o", "out"], "--task 'obb': use one of detect, segment"),
+    ],
+    ids=["mask accuracy on a detector", "pose without a dataset", "a dataset task not built in"],
+)
+def test_a_task_that_does_not_fit_is_a_one_line_error(
+    ge_nas_in_process: Callable[..., CommandResult], tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "pose.yaml").write_text("base: yolo11n-pose.yaml\npoints: [sppf]\n")
+    result = ge_nas_in_process(*args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "studies").exists() and not (tmp_path / "out").exists()

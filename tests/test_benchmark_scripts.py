@@ -130,3 +130,24 @@ def test_costs_benchmark_checks_gflops_latency_noise_and_the_reranked_ground_tru
     assert all(float(r["low"]) <= float(r["ratio"]) <= float(r["high"]) for r in latencies)
     _, truth = read_table(tmp_path / "costs_ground_truth.csv")
     assert len(truth) == 3 and all(r["front"] for r in truth)
+
+
+def test_modules_benchmark_times_each_module_against_its_reference_and_checks_its_counts(tmp_path: Path) -> None:
+    speed, counts = tmp_path / "speed.csv", tmp_path / "counts.csv"
+    printed = run_benchmark("modules.py", "--out", str(speed), "--counts-out", str(counts))
+    assert "ours/reference over 5 settings" in printed
+    _, rows = read_table(speed)
+    modules = ("se", "eca", "cbam", "coord", "simam")
+    assert {(r["module"], r["pass"]) for r in rows} == {(m, p) for m in modules for p in ("forward", "fwd+bwd")}
+    assert {r["module"]: r["reference"] for r in rows} == {
+        "se": "timm SEModule",
+        "eca": "timm EcaModule",
+        "cbam": "timm CbamModule",
+        "coord": "timm CoordAttn",
+        "simam": "the paper's code",
+    }
+    assert all(float(r["ratio_low"]) <= float(r["ratio"]) <= float(r["ratio_high"]) for r in rows)
+    _, counted = read_table(counts)
+    assert {r["module"] for r in counted} == set(modules)
+    assert all(r["counted_ops"] == r["independent_ops"] == r["formula_ops"] for r in counted)
+    assert all(int(r["params"]) == int(r["paper_params"]) + int(r["extra_params"]) for r in counted)
