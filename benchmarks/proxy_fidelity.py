@@ -1,24 +1,28 @@
-"""How faithful are short inherited proxies? Each recipe's ranking against a seed-averaged longer reference.
+"""How faithful are short inherited proxies? Each recipe's ranking against seed-averaged references.
 
 On an enumerable search space and the built-in synthetic dataset, a parent (the base model)
-is trained once; every architecture then inherits it and is trained
+is trained once; every architecture is then trained
 
-  * by the reference: a longer inherited fine-tune, several seeds, ranked on their mean;
-  * by each proxy recipe (:data:`RECIPES`): the search's short proxy, with the seeds a search
-    uses (``training_seed(--seed, i)``): seed 0 is what an exploring trial sees, the mean of
-    three what a confirmed candidate gets.
+  * by each reference (:data:`REFERENCES`), several seeds, ranked on their mean: ``inherited``
+    continues from the parent for longer (as ``ge-nas train --weights`` continues a found
+    architecture), ``scratch`` trains from scratch for longer (as ``ge-nas train`` and
+    ``ge-nas retrain`` do);
+  * by each proxy recipe (:data:`RECIPES`), inheriting the parent, with the seeds a search uses
+    (``training_seed(--seed, i)``): seed 0 is what an exploring trial sees, the mean of three
+    what a confirmed candidate gets.
 
-It prints, for each recipe, Kendall tau between its ranking and the reference's with a 95 %
-bootstrap interval over architectures (one seed, and the mean of the seeds), its compute
-relative to the reference, and the reference's own reliability: Kendall tau between the
-means of two disjoint halves of its seeds, the most any proxy can be expected to reach.
-Every run is appended to the CSV as it finishes; a second call with the same settings
-trains only what is missing (so a crash or a timeout keeps what finished, and recipes or
-seeds can be added later). Run from the repository root:
+For each reference it prints its ceiling, Kendall tau between the means of two disjoint
+halves of its seeds (over every split; the most a proxy can be expected to reach), and for
+each recipe Kendall tau against the reference's mean with a 95 % bootstrap interval over
+architectures (one seed, and the mean of the seeds), the paired bootstrap difference to
+today's recipe ``joint``, and compute relative to the reference. Every run is appended to the
+CSV as it finishes; a second call with the same settings (the parent's tensors are hashed
+into the header) trains only what is missing, so a crash keeps what finished and recipes,
+seeds or references can be added later. Run from the repository root:
 
     python benchmarks/proxy_fidelity.py                                  # the figures in RESULTS.md
     python benchmarks/proxy_fidelity.py --recipes units-alone,gate-1 --proxy-seeds 3   # a pilot on a held-out seed
-    python benchmarks/proxy_fidelity.py --analyse-only                   # print the table from the CSV
+    python benchmarks/proxy_fidelity.py --analyse-only                   # print the tables from the CSV
     python benchmarks/proxy_fidelity.py --tiny                           # a smoke run in seconds
 """
 
@@ -47,7 +51,7 @@ from ge_nas.data.synthetic import make_synthetic_dataset
 from ge_nas.search.config import FineTune, ProxySettings, fine_tune_recipe, training_seed
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
-from ge_nas.space.search_space import load_space
+from ge_nas.space.search_space import SearchSpace, load_space
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
 from ge_nas.yolo.training import train_parent, train_proxy
 
@@ -57,7 +61,7 @@ class Recipe:
     """How one proxy (or the reference) trains: a fine-tune recipe, for some epochs, on some of the images."""
 
     fine_tune: FineTune
-    epochs_scale: int = 1  # epochs = --proxy-epochs x this (the reference: --reference-epochs)
+    epochs_scale: int = 1  # epochs = --proxy-epochs x this
     fraction: float = 1.0  # of the training images (Ultralytics takes the first ones)
     note: str = ""
 
@@ -74,7 +78,34 @@ RECIPES: dict[str, Recipe] = {
     "units-30x": Recipe(FineTune(new_unit_lr_factor=30.0), note="GE units at 30x"),
     "longer-fewer": Recipe(FineTune(), epochs_scale=2, fraction=0.5, note="twice the epochs on half the images"),
 }
-REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A longer training of every architecture, over several seeds: what the proxies should rank like."""
+
+    name: str  # "inherited" (from the parent, recipe joint) or "scratch"
+    epochs: int
+    seeds: int
+
+    @property
+    def row_name(self) -> str:
+        return f"reference-{self.name}"
+
+    @property
+    def inherits(self) -> bool:
+        return self.name == "inherited"
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """``inherited:16x4``: the name, its epochs, its seeds."""
+        name, _, size = text.partition(":")
+        epochs, _, seeds = size.partition("x")
+        if name not in ("inherited", "scratch") or not epochs.isdigit() or not seeds.isdigit() or int(seeds) < 2:
+            raise SystemExit(f"--references {text!r}: write inherited:EPOCHSxSEEDS or scratch:EPOCHSxSEEDS, 2+ seeds")
+        return cls(name, int(epochs), int(seeds))
+
+
 FIELDS = (
     "recipe",
     "fine_tune",
@@ -97,9 +128,10 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=128)
     parser.add_argument("--parent-epochs", type=int, default=20)
     parser.add_argument("--proxy-epochs", type=int, default=4, help="the demo's proxy length")
-    parser.add_argument("--reference-epochs", type=int, default=16)
-    parser.add_argument("--reference-seeds", type=int, default=4, help="seeds of the reference (split 2 + 2)")
-    parser.add_argument("--reference-seed", type=int, default=1, help="its seeds: training_seed(this, i)")
+    parser.add_argument(
+        "--references", default="inherited:16x4", help="NAME:EPOCHSxSEEDS, comma-separated: inherited, scratch"
+    )
+    parser.add_argument("--reference-seed", type=int, default=1, help="their seeds: training_seed(this, i)")
     parser.add_argument("--seed", type=int, default=0, help="the search's --seed: proxy seeds training_seed(this, i)")
     parser.add_argument("--proxy-seeds", default="0,1,2", help="seed indices of the proxies (a search's 0, 1, 2)")
     parser.add_argument("--recipes", default="joint,units-alone", help=f"from {', '.join(RECIPES)}")
@@ -112,32 +144,33 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.images, args.imgsz, args.parent_epochs, args.limit, args.bootstrap = 8, 64, 1, 3, 200
-        args.proxy_epochs, args.reference_epochs, args.reference_seeds, args.proxy_seeds = 2, 2, 2, "0,1"
+        args.proxy_epochs, args.references, args.proxy_seeds = 2, "inherited:2x2,scratch:1x2", "0,1"
     recipes = {name: RECIPES[name] for name in args.recipes.split(",")}
-    proxy_seeds = [int(i) for i in args.proxy_seeds.split(",")]
-    reference_seeds = {i: training_seed(args.reference_seed, i) for i in range(args.reference_seeds)}
-    seeds = {i: training_seed(args.seed, i) for i in proxy_seeds}
-    if set(seeds.values()) & set(reference_seeds.values()):
-        raise SystemExit("the reference and the proxies share a training seed: choose another --reference-seed")
+    references = [Reference.parse(text) for text in args.references.split(",")]
+    seeds = {i: training_seed(args.seed, i) for i in (int(i) for i in args.proxy_seeds.split(","))}
+    most = max(r.seeds for r in references)
+    if set(seeds.values()) & {training_seed(args.reference_seed, i) for i in range(most)}:
+        raise SystemExit("the references and the proxies share a training seed: choose another --reference-seed")
 
     space = load_space(args.space)
     candidates = list(space.enumerate())[: args.limit or None]
     if args.analyse_only:
         _, rows = read_rows(args.out)
     else:
-        rows = run_missing(args, space, candidates, recipes, seeds, reference_seeds)
-    analyse(args, rows, candidates, recipes, seeds, reference_seeds)
+        rows = run_missing(args, space, candidates, recipes, seeds, references)
+    for reference in references:
+        analyse(args, rows, candidates, recipes, seeds, reference)
 
 
 def run_missing(
     args: argparse.Namespace,
-    space: Any,
+    space: SearchSpace,
     candidates: list[Candidate],
     recipes: Mapping[str, Recipe],
     seeds: Mapping[int, int],
-    reference_seeds: Mapping[int, int],
+    references: Sequence[Reference],
 ) -> list[dict[str, str]]:
-    """Train the parent, then every (recipe, architecture, seed) run the CSV lacks, appending each row."""
+    """Train the parent, then every (reference or recipe, seed, architecture) run the CSV lacks, appending each row."""
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ge-nas-fidelity-"))
     data = make_synthetic_dataset(work / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz)
     base_yaml = generate_model_yaml(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
@@ -157,7 +190,13 @@ def run_missing(
     }
     rows = open_table(args.out, settings)
     done = {run_id(row) for row in rows}
-    jobs = [(REFERENCE, RECIPES["joint"], args.reference_epochs, i, s) for i, s in reference_seeds.items()]
+    jobs: list[tuple[str, Recipe | None, int, int, int]] = []  # name, recipe (None: from scratch), epochs, seed
+    for reference in references:
+        recipe = RECIPES["joint"] if reference.inherits else None
+        jobs += [
+            (reference.row_name, recipe, reference.epochs, i, training_seed(args.reference_seed, i))
+            for i in range(reference.seeds)
+        ]
     jobs += [
         (name, r, args.proxy_epochs * r.epochs_scale, i, s) for name, r in recipes.items() for i, s in seeds.items()
     ]
@@ -167,9 +206,9 @@ def run_missing(
             for n, candidate in enumerate(candidates):
                 row = {
                     "recipe": name,
-                    "fine_tune": fine_tune_recipe(recipe.fine_tune),
+                    "fine_tune": fine_tune_recipe(recipe.fine_tune) if recipe else "none (from scratch)",
                     "epochs": str(epochs),
-                    "fraction": f"{recipe.fraction:g}",
+                    "fraction": f"{recipe.fraction if recipe else 1:g}",
                     "key": candidate.key,
                     "code": candidate.code,
                     "seed_index": str(seed_index),
@@ -177,27 +216,38 @@ def run_missing(
                 }
                 if run_id(row) in done:
                     continue
-                generated = generate_model_yaml(space, candidate)
-                run_dir = work / name / f"arch-{n:03d}-seed-{seed_index}"
-                model_yaml = generated.write(run_dir / "model.yaml")
-                proxy = ProxySettings(epochs=epochs, imgsz=args.imgsz, batch=16, fraction=recipe.fraction, seed=seed)
-                t = time.perf_counter()
-                history = train_proxy(
-                    model_yaml,
-                    data,
-                    proxy,
-                    run_dir,
-                    inheritance=Inheritance(parent, generated.index_map),
-                    recipe=recipe.fine_tune,
-                )
-                row["seconds"] = f"{time.perf_counter() - t:.2f}"
-                row["map50-95"] = f"{history[-1]['map50-95']:.6g}"
-                row["by_epoch"] = ";".join(f"{e['map50-95']:.5f}" for e in history)
+                settings = ProxySettings(epochs, args.imgsz, 16, float(row["fraction"]), seed=seed)
+                row.update(train_run(space, candidate, recipe, data, parent, settings, work / name / f"{n:03d}-{seed}"))
                 writer.writerow(row)
                 f.flush()
                 rows.append(row)
-                print(f"{name:<14} seed {seed_index} {candidate.code:<12} {row['map50-95']:>8} {row['seconds']:>7}s")
+                print(f"{name:<20} seed {seed_index} {candidate.code:<12} {row['map50-95']:>8} {row['seconds']:>7}s")
     return rows
+
+
+def train_run(
+    space: SearchSpace,
+    candidate: Candidate,
+    recipe: Recipe | None,
+    data: Path,
+    parent: dict[str, torch.Tensor],
+    settings: ProxySettings,
+    run_dir: Path,
+) -> dict[str, str]:
+    """Train one architecture (from the parent with ``recipe``, or from scratch): final and per-epoch mAP, seconds."""
+    generated = generate_model_yaml(space, candidate)
+    model_yaml = generated.write(run_dir / "model.yaml")
+    start = time.perf_counter()
+    if recipe is None:
+        history = train_proxy(model_yaml, data, settings, run_dir)
+    else:
+        inheritance = Inheritance(parent, generated.index_map)
+        history = train_proxy(model_yaml, data, settings, run_dir, inheritance=inheritance, recipe=recipe.fine_tune)
+    return {
+        "seconds": f"{time.perf_counter() - start:.2f}",
+        "map50-95": f"{history[-1]['map50-95']:.6g}",
+        "by_epoch": ";".join(f"{epoch['map50-95']:.5f}" for epoch in history),
+    }
 
 
 def run_id(row: Mapping[str, str]) -> tuple[str, ...]:
@@ -284,14 +334,12 @@ def bootstrap_taus(proxies: Sequence[Sequence[float]], reference: Sequence[float
 
 
 def half_splits(seed_indices: Sequence[int]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Every split of the seeds into two disjoint halves (the first half holds the first seed, so none twice)."""
-    first, *rest = seed_indices
+    """Every split of the seeds into two disjoint halves, each once: 4 seeds give 3 splits (2 + 2), 3 give 3 (1 + 2)."""
     size = len(seed_indices) // 2
-    splits = []
-    for chosen in itertools.combinations(rest, len(seed_indices) - size - 1):
-        half = (first, *chosen)
-        splits.append((half, tuple(i for i in seed_indices if i not in half)))
-    return splits
+    halves = list(itertools.combinations(seed_indices, size))
+    if 2 * size == len(seed_indices):  # each split would come twice, once from each half
+        halves = [half for half in halves if seed_indices[0] in half]
+    return [(half, tuple(i for i in seed_indices if i not in half)) for half in halves]
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -350,20 +398,24 @@ def analyse(
     candidates: list[Candidate],
     recipes: Mapping[str, Recipe],
     seeds: Mapping[int, int],
-    reference_seeds: Mapping[int, int],
+    reference: Reference,
 ) -> None:
     """Print the reference and its ceiling, each recipe's tau with its interval and compute, and the differences."""
+    reference_seeds = {i: training_seed(args.reference_seed, i) for i in range(reference.seeds)}
     done = {
-        (r["key"], r["seed"]) for r in rows if r["recipe"] == REFERENCE and r["epochs"] == str(args.reference_epochs)
+        (r["key"], r["seed"])
+        for r in rows
+        if r["recipe"] == reference.row_name and r["epochs"] == str(reference.epochs)
     }
     keys = [c.key for c in candidates if all((c.key, str(s)) in done for s in reference_seeds.values())]
-    reference = measured(rows, REFERENCE, args.reference_epochs, 1.0, reference_seeds, keys)
     if len(keys) < 3:
-        raise SystemExit(f"{len(keys)} architectures have every reference seed in {args.out}: run the benchmark first")
+        print(f"\nreference {reference.name}: {len(keys)} architectures have all its seeds in {args.out}; run it first")
+        return
+    truth_runs = measured(rows, reference.row_name, reference.epochs, 1.0, reference_seeds, keys)
     code = {c.key: c.code for c in candidates}
-    truth = reference.mean(list(reference_seeds))
-    reference_seconds = math.fsum(reference.seconds.values())
-    show_reference(args, reference, truth, [code[k] for k in keys])
+    truth = truth_runs.mean(list(reference_seeds))
+    reference_seconds = math.fsum(truth_runs.seconds.values())
+    show_reference(args, reference, truth_runs, truth, [code[k] for k in keys])
 
     runs = [measured(rows, n, args.proxy_epochs * r.epochs_scale, r.fraction, seeds, keys) for n, r in recipes.items()]
     columns: list[tuple[Measured, str, list[float], float]] = []  # recipe, which seeds, scores, seconds
@@ -376,17 +428,17 @@ def analyse(
             columns.append((run, f"mean of {len(run.scores)}", run.mean(list(run.scores)), sum(run.seconds.values())))
     draws = bootstrap_taus([c[2] for c in columns], truth, args.bootstrap)
     taus = [Interval.of(kendall(c[2], truth), draws[:, j]) for j, c in enumerate(columns)]
-    reference_work = args.reference_epochs * len(reference_seeds)
+    reference_work = reference.epochs * reference.seeds
     titles = ("recipe", "seeds", "Kendall tau [95% interval]", "Spearman", "compute", "vs reference", "image-epochs")
-    print("\n{:<18} {:<10} {:>27} {:>9} {:>9} {:>13} {:>13}".format(*titles))
+    print("{:<18} {:<10} {:>27} {:>9} {:>9} {:>13} {:>13}".format(*titles))
     for (run, label, values, spent), tau in zip(columns, taus, strict=True):
         work = run.epochs * run.fraction * (len(run.scores) if label.startswith("mean") else 1) / reference_work
         print(
             f"{run.name:<18} {label:<10} {tau!s:>27} {spearman(values, truth):>9.3f} {spent:>8.0f}s "
             f"{spent / reference_seconds:>12.3f}x {work:>12.3f}x"
         )
-    label = f"mean of {len(reference_seeds)}"
-    print(f"{REFERENCE:<18} {label:<10} {'':>27} {'':>9} {reference_seconds:>8.0f}s {1:>12.3f}x {1:>12.3f}x")
+    label = f"mean of {reference.seeds}"
+    print(f"{reference.row_name:<18} {label:<10} {'':>27} {'':>9} {reference_seconds:>8.0f}s {1:>12.3f}x {1:>12.3f}x")
     for run in runs:
         if len(run.scores) > 1:
             print(f"{run.name}: one proxy seed against another, tau {run.seed_agreement():+.3f} on average")
@@ -397,26 +449,27 @@ def analyse(
             difference = Interval.of(taus[j].value - taus[k].value, draws[:, j] - draws[:, k])
             print(f"tau of {run.name} minus tau of joint, {label}: {difference} (paired bootstrap)")
     print(f"(bootstrap: {args.bootstrap} resamples of the {len(keys)} architectures, percentile 95 % interval)")
-    print(f"figures in {args.out}")
 
 
-def show_reference(args: argparse.Namespace, reference: Measured, truth: list[float], codes: list[str]) -> None:
+def show_reference(
+    args: argparse.Namespace, reference: Reference, runs: Measured, truth: list[float], codes: list[str]
+) -> None:
     """Each architecture's reference accuracy (mean, spread over seeds) and the ceiling: half the seeds against half."""
-    seed_indices = list(reference.scores)
-    splits = half_splits(seed_indices)
-    ceilings = [kendall(reference.mean(a), reference.mean(b)) for a, b in splits]
+    splits = half_splits(list(runs.scores))
+    ceilings = [kendall(runs.mean(a), runs.mean(b)) for a, b in splits]
+    how = "inherited epochs (recipe joint)" if reference.inherits else "epochs from scratch"
     print(
-        f"\n{len(codes)} architectures of {args.space}; reference: {args.reference_epochs} inherited epochs "
-        f"(recipe joint), mean of {len(seed_indices)} seeds"
+        f"\nreference {reference.name}: {len(codes)} architectures of {args.space}, {reference.epochs} {how}, "
+        f"mean of {reference.seeds} seeds (training_seed({args.reference_seed}, i)); figures in {args.out}"
     )
-    spreads = [statistics.stdev(column) for column in zip(*reference.scores.values(), strict=True)]
+    spreads = [statistics.stdev(column) for column in zip(*runs.scores.values(), strict=True)]
     for code, mean, spread in sorted(zip(codes, truth, spreads, strict=True), key=lambda t: -t[1]):
         print(f"  {code:<12} {mean:.4f} (sd {spread:.4f} over seeds)")
     print(
         f"reference ceiling: tau between the means of two halves of its seeds ({len(splits[0][0])} + "
         f"{len(splits[0][1])}, all {len(splits)} splits) {statistics.fmean(ceilings):+.3f} "
         f"(each: {', '.join(f'{c:+.3f}' for c in ceilings)}); "
-        f"one seed against another {reference.seed_agreement():+.3f}"
+        f"one seed against another {runs.seed_agreement():+.3f}"
     )
 
 

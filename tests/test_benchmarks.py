@@ -25,25 +25,26 @@ def run_fidelity(*args: str) -> str:
 def test_proxy_fidelity_benchmark_rates_each_recipe_against_a_seed_averaged_reference(tmp_path: Path) -> None:
     out, work = tmp_path / "fidelity.csv", tmp_path / "work"
     printed = run_fidelity("--out", str(out), "--workdir", str(work))
-    assert "reference ceiling: tau between the means of two halves of its seeds (1 + 1" in printed
+    assert printed.count("reference ceiling: tau between the means of two halves of its seeds (1 + 1") == 2
     assert "Kendall tau [95% interval]" in printed and "vs reference" in printed
     for recipe in ("joint", "units-alone"):
         for seeds in ("seed 0", "seed 1", "mean of 2"):
             row = [recipe, *seeds.split()]
             assert any(line.split()[: len(row)] == row for line in printed.splitlines()), row
-    assert "tau of units-alone minus tau of joint, mean of 2:" in printed
+    assert printed.count("tau of units-alone minus tau of joint, mean of 2:") == 2  # against each reference
     lines = out.read_text().splitlines()
     assert lines[0].startswith("# ") and "parent_state=" in lines[0]
     rows = list(csv.DictReader(lines[1:]))
-    # 3 architectures: the reference with 2 seeds of 2 epochs, each recipe with 2 seeds of 2 epochs.
+    # 3 architectures: 2 seeds each of the inherited reference (2 epochs), the scratch one (1) and both recipes (2).
     assert sorted({(r["recipe"], r["epochs"]) for r in rows}) == [
         ("joint", "2"),
-        ("reference", "2"),
+        ("reference-inherited", "2"),
+        ("reference-scratch", "1"),
         ("units-alone", "2"),
     ]
-    assert len(rows) == 3 * (2 + 2 + 2) and {r["code"] for r in rows} == {"base", "15mg", "15tg"}
+    assert len(rows) == 3 * 2 * 4 and {r["code"] for r in rows} == {"base", "15mg", "15tg"}
     assert all(0.0 <= float(r["map50-95"]) <= 1.0 and float(r["seconds"]) > 0 for r in rows)
 
     again = run_fidelity("--out", str(out), "--workdir", str(work))  # the same parent: every run is reused
     assert len(out.read_text().splitlines()) == len(lines)
-    assert again.split("\n3 architectures")[1] == printed.split("\n3 architectures")[1]
+    assert again.split("\nreference inherited:")[1] == printed.split("\nreference inherited:")[1]
