@@ -11,7 +11,8 @@ import torch
 from ultralytics.nn import tasks
 
 from ge_nas.errors import InputError
-from ge_nas.layers.unit import AttentionUnit
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.layers.unit import OPEN_GATE_BIAS, AttentionUnit
 from ge_nas.yolo.console import quiet
 from ge_nas.yolo.model_files import model_class
 from ge_nas.yolo.registration import register_layers
@@ -21,6 +22,7 @@ __all__ = [
     "Inheritance",
     "ParentFit",
     "check_parent",
+    "hold_inherited_layers",
     "inherit_weights",
     "load_parent_state",
     "speed_up_new_units",
@@ -124,8 +126,13 @@ def _shape(tensor: torch.Tensor | None) -> str:
     return "missing" if tensor is None else "x".join(map(str, tensor.shape)) or "a scalar"
 
 
-def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[int, int]:
+def inherit_weights(
+    model: torch.nn.Module, inheritance: Inheritance, gate_bias: float = OPEN_GATE_BIAS
+) -> tuple[int, int]:
     """Copy every parent tensor into the layer it maps to; attention units are set to an open gate.
+
+    GE units start with the gate ``sigmoid(gate_bias)`` (a fine-tune recipe may start them
+    less open); the other modules at their own open gate.
 
     Layer ``i`` of the base is layer ``index_map[i]`` of the candidate, and a C2f or C3k2 with
     units inside keeps its bottlenecks' ``cv1``/``cv2`` names, so a parent key
@@ -144,9 +151,32 @@ def inherit_weights(model: torch.nn.Module, inheritance: Inheritance) -> tuple[i
             copied[new_name] = tensor
     model.load_state_dict(copied, strict=False)
     for module in model.modules():
-        if isinstance(module, AttentionUnit):
+        if isinstance(module, GatherExcite):
+            module.open_gate(gate_bias)
+        elif isinstance(module, AttentionUnit):
             module.open_gate()
     return len(copied), len(inheritance.parent_state)
+
+
+def hold_inherited_layers(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """For one epoch, only the attention units learn: the inherited layers keep their weights and BatchNorm statistics.
+
+    Every parameter group but the attention units' own (see :func:`speed_up_new_units`) gets learning
+    rate 0, which AdamW turns into no step and no weight decay at all (its moment estimates
+    still see the gradients, so the joint epochs start with them warm); every BatchNorm outside
+    an attention unit is put in eval mode, so its statistics stay the parent's. The units thus adapt to
+    the exact function they will be judged in. Gradients still flow through the inherited
+    layers to the units; a model without unit parameters (the baseline, θ− units) learns
+    nothing in such an epoch, which keeps the treatment of every architecture the same.
+    Call it after the scheduler has set the epoch's rates and after ``model.train()``.
+    """
+    for group in optimizer.param_groups:
+        if not group.get(NEW_UNITS_GROUP):
+            group["lr"] = 0.0
+    in_units = {id(m) for unit in model.modules() if isinstance(unit, AttentionUnit) for m in unit.modules()}
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d) and id(module) not in in_units:
+            module.eval()
 
 
 def speed_up_new_units(optimizer: torch.optim.Optimizer, model: torch.nn.Module, factor: float) -> int:

@@ -3,8 +3,9 @@
 Every run is built from one set of overrides (:func:`_overrides`), so proxies, the parent
 and full runs differ only where they must: a proxy keeps no checkpoints and reports each
 epoch's metrics to a callback that may stop it (pruning); a run that inherits a parent's
-weights fine-tunes them gently (:data:`ge_nas.search.config.FINE_TUNE`). The model YAML's
-head says the task (detection, segmentation, pose, OBB) and so which Ultralytics trainer runs.
+weights fine-tunes them with a :class:`~ge_nas.search.config.FineTune` recipe
+(:data:`~ge_nas.search.config.FINE_TUNE` unless told otherwise). The model YAML's head says
+the task (detection, segmentation, pose, OBB) and so which Ultralytics trainer runs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 
-from ge_nas.search.config import FINE_TUNE, NEW_UNIT_LR_FACTOR, ProxySettings
+from ge_nas.search.config import FINE_TUNE, FineTune, ProxySettings
 from ge_nas.yolo.console import no_font_download, quiet
-from ge_nas.yolo.inheritance import NEW_UNITS_GROUP, Inheritance, inherit_weights, speed_up_new_units
+from ge_nas.yolo.inheritance import (
+    NEW_UNITS_GROUP,
+    Inheritance,
+    hold_inherited_layers,
+    inherit_weights,
+    speed_up_new_units,
+)
 from ge_nas.yolo.model_files import load_model_yaml
 from ge_nas.yolo.model_names import task_of
 
@@ -54,23 +61,39 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 class _Inheriting:
-    """Trainer mixin: the freshly built model first inherits a parent's weights, if given."""
+    """Trainer mixin: the freshly built model first inherits a parent's weights, if given.
+
+    It then trains as ``recipe`` says: the attention units faster, and alone for its first
+    ``units_alone_epochs`` (the inherited layers frozen), then jointly.
+    """
 
     inheritance: Inheritance | None = None
+    recipe: FineTune = FINE_TUNE
 
     def get_model(
         self, cfg: str | dict[str, Any] | None = None, weights: torch.nn.Module | None = None, verbose: bool = True
     ) -> torch.nn.Module:
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
         if self.inheritance is not None:
-            inherit_weights(model, self.inheritance)
+            inherit_weights(model, self.inheritance, self.recipe.gate_bias)
         return model
 
     def build_optimizer(self, model: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
         optimizer = super().build_optimizer(model, *args, **kwargs)
         if self.inheritance is not None:
-            speed_up_new_units(optimizer, model, NEW_UNIT_LR_FACTOR)
+            speed_up_new_units(optimizer, model, self.recipe.new_unit_lr_factor)
         return optimizer
+
+    def _model_train(self) -> None:
+        """Ultralytics' train mode at each epoch's start; the inherited layers held while the units learn alone.
+
+        Ultralytics calls this after its scheduler has set the epoch's learning rates (it sets
+        them anew each epoch, so the inherited layers train again once the units' epochs are
+        over) and it puts every BatchNorm in training mode: the hold goes here, each epoch.
+        """
+        super()._model_train()
+        if self.inheritance is not None and self.epoch < self.recipe.units_alone_epochs:
+            hold_inherited_layers(self.model, self.optimizer)
 
 
 class _Proxy(_Inheriting):
@@ -104,11 +127,12 @@ def train_proxy(
     on_epoch: EpochCallback | None = None,
     verbose: bool = False,
     inheritance: Inheritance | None = None,
+    recipe: FineTune = FINE_TUNE,
 ) -> list[dict[str, float]]:
     """Train ``model_yaml`` as a proxy and return the metrics of each epoch.
 
     From scratch, or, with ``inheritance``, starting from a parent's weights and fine-tuned
-    gently (see :data:`~ge_nas.search.config.FINE_TUNE`).
+    as ``recipe`` says (see :class:`~ge_nas.search.config.FineTune`).
     ``on_epoch(epoch, metrics)`` is called after every validation (epochs count from 1);
     it may raise (for example ``optuna.TrialPruned``) to stop the run, and the exception
     propagates to the caller.
@@ -121,8 +145,8 @@ def train_proxy(
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, metrics)
 
-    overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose, inheritance)
-    _train(_Proxy, overrides, inheritance, verbose, on_fit_epoch_end=record)
+    overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose, inheritance, recipe)
+    _train(_Proxy, overrides, inheritance, recipe, verbose, on_fit_epoch_end=record)
     return history
 
 
@@ -150,7 +174,7 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     """The rates the epoch ended with: ``lr`` of the inherited weights, ``lr_new_units`` of the GE units if apart.
 
     Stored with each epoch, so a study shows the recipe as it ran (GE units at
-    :data:`~ge_nas.search.config.NEW_UNIT_LR_FACTOR` times the rate when inheriting).
+    ``new_unit_lr_factor`` times the rate when inheriting).
     """
     rates = {"lr": float(optimizer.param_groups[0]["lr"])}
     fast = [group["lr"] for group in optimizer.param_groups if group.get(NEW_UNITS_GROUP)]
@@ -173,7 +197,7 @@ def train_parent(
     overrides.update({"epochs": epochs, "name": "parent", "save": True, "val": bool(patience)})
     if patience:
         overrides["patience"] = patience
-    return Path(_train(None, overrides, None, verbose=False).last)
+    return Path(_train(None, overrides, None, FINE_TUNE, verbose=False).last)
 
 
 def train_full(
@@ -187,17 +211,21 @@ def train_full(
     name: str,
     verbose: bool = True,
     inheritance: Inheritance | None = None,
+    recipe: FineTune = FINE_TUNE,
 ) -> Path:
     """Train ``model_yaml`` with Ultralytics' own recipe; return the path of ``best.pt``.
 
-    From scratch, or from a parent's weights as in the search (``inheritance``). Everything
+    From scratch, or from a parent's weights as in the search (``inheritance``, fine-tuned
+    as ``recipe`` says, with Ultralytics' usual batch accumulation). Everything
     but the arguments is Ultralytics' default (augmentation, optimiser, AMP on GPU), so the
     result compares with a plain ``yolo train``. ``project`` should be absolute:
     Ultralytics puts a relative one under its own runs directory. An existing
     ``project/name`` gets a numbered sibling instead of being overwritten.
     """
-    overrides = _overrides(model_yaml, data_yaml, epochs, imgsz, batch, device, project, name, verbose, inheritance)
-    return Path(_train(_Inheriting, overrides, inheritance, verbose).best)
+    overrides = _overrides(
+        model_yaml, data_yaml, epochs, imgsz, batch, device, project, name, verbose, inheritance, recipe
+    )
+    return Path(_train(_Inheriting, overrides, inheritance, recipe, verbose).best)
 
 
 def _overrides(
@@ -211,6 +239,7 @@ def _overrides(
     name: str,
     verbose: bool,
     inheritance: Inheritance | None,
+    recipe: FineTune,
 ) -> dict[str, Any]:
     """What every ge-nas training sets; the rest is Ultralytics' default."""
     return {
@@ -226,7 +255,7 @@ def _overrides(
         "pretrained": False,  # a GE architecture has no pretrained checkpoint to start from
         "plots": False,  # plotting downloads a font
         "verbose": verbose,
-        **(FINE_TUNE if inheritance is not None else {}),
+        **(recipe.overrides() if inheritance is not None else {}),
     }
 
 
@@ -237,6 +266,7 @@ def _proxy_overrides(
     workdir: Path,
     verbose: bool,
     inheritance: Inheritance | None,
+    recipe: FineTune = FINE_TUNE,
 ) -> dict[str, Any]:
     """A proxy's run: seeded and deterministic, validated every epoch, in full precision."""
     overrides = _overrides(
@@ -250,6 +280,7 @@ def _proxy_overrides(
         "proxy",
         verbose,
         inheritance,
+        recipe,
     )
     overrides.update(
         {
@@ -273,6 +304,7 @@ def _train(
     mixin: type | None,
     overrides: dict[str, Any],
     inheritance: Inheritance | None,
+    recipe: FineTune,
     verbose: bool,
     **callbacks: Callable[[DetectionTrainer], None],
 ) -> DetectionTrainer:
@@ -282,7 +314,7 @@ def _train(
     with quiet(verbose), no_font_download():
         trainer = _trainer(task, mixin)(overrides={**overrides, "task": task})
         if isinstance(trainer, _Inheriting):
-            trainer.inheritance = inheritance
+            trainer.inheritance, trainer.recipe = inheritance, recipe
         for event, callback in callbacks.items():
             trainer.add_callback(event, callback)
         trainer.train()
