@@ -34,11 +34,20 @@ def dataset(
     val_images: Annotated[int, typer.Option(min=1, help="Validation images.")] = 32,
     imgsz: Annotated[int, typer.Option(min=32, help="Image size in pixels (square).")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed; the same arguments give the same files.")] = 0,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="shapes: coloured shapes, the class is the shape | context: grey shapes whose class is the colour "
+            "of a frame far from them (where Gather-Excite's context should pay)."
+        ),
+    ] = "shapes",
 ) -> None:
-    """Write the built-in synthetic detection dataset (coloured shapes) in YOLO format."""
+    """Write a built-in synthetic detection dataset (coloured shapes, or shapes classed by context) in YOLO format."""
     from ge_nas.data.synthetic import make_synthetic_dataset
 
-    data_yaml = make_synthetic_dataset(output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed)
+    data_yaml = make_synthetic_dataset(
+        output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed, kind=kind
+    )
     typer.echo(str(data_yaml))
 
 
