@@ -80,8 +80,13 @@ class Truth:
 
     @property
     def truth_schedule(self) -> str:
-        """What the truth is: the reference where the table has one, else the proxy's seeds."""
+        """What the truth is: the reference as soon as the table has one run of it, else the proxy's seeds."""
         return "reference" if self.accuracy["reference"] else "proxy"
+
+    def ran(self, schedule: str | None = None) -> list[str]:
+        """The architectures with at least one run under ``schedule`` (default: the truth's), in table order."""
+        runs = self.accuracy[schedule or self.truth_schedule]
+        return [key for key in self.keys if runs.get(key)]
 
     def seeds(self, schedule: str) -> int:
         """Seeds every architecture has under ``schedule`` (0 when some architecture has none)."""
@@ -92,11 +97,10 @@ class Truth:
         return statistics.fmean(self.accuracy[schedule or self.truth_schedule][key].values())
 
     def front(self) -> set[str]:
-        """The true front: architectures non-dominated on (true mean accuracy, GFLOPs)."""
-        points = to_minimization(
-            np.array([[self.mean(key), self.gflops[key]] for key in self.keys]), ["maximize", "minimize"]
-        )
-        return {key for key, front in zip(self.keys, nondominated_fronts(points).tolist(), strict=True) if front == 1}
+        """The true front: architectures non-dominated on (true mean accuracy, GFLOPs), among those that ran."""
+        keys = self.ran()
+        points = to_minimization(np.array([[self.mean(k), self.gflops[k]] for k in keys]), ["maximize", "minimize"])
+        return {key for key, front in zip(keys, nondominated_fronts(points).tolist(), strict=True) if front == 1}
 
 
 def main() -> None:
@@ -116,6 +120,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="parent.pt and run folders (default: studies/ground-truth-...)")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/ground_truth_<dataset>_<space>.csv")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 1 epoch, 3 architectures")
+    parser.add_argument("--summary", action="store_true", help="print the table's figures as they stand; train nothing")
     args = parser.parse_args()
     parent_epochs, reference_epochs, seeds = DEFAULTS[args.dataset]
     args.parent_epochs = parent_epochs if args.parent_epochs is None else args.parent_epochs
@@ -130,6 +135,9 @@ def main() -> None:
     space = load_space(args.space)
     name = f"{args.dataset}_{space.name}"
     out = args.out or Path(f"benchmarks/results/ground_truth_{name}.csv")
+    if args.summary:
+        summarise(read_truth(out))
+        return
     workdir = args.workdir or Path("studies") / f"ground-truth-{name}"
     data_yaml = make_synthetic_dataset(
         workdir / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, kind=args.dataset
@@ -285,10 +293,14 @@ def summarise(truth: Truth) -> None:
     schedule = truth.truth_schedule
     base = truth.accuracy[schedule].get(BASELINE_KEY)
     front = truth.front()
-    seeds = truth.seeds(schedule)
-    print(f"\ntruth: the {schedule} ({seeds} seeds each); front: non-dominated on mean accuracy and GFLOPs")
+    ran = truth.ran()
+    counts = sorted({len(truth.accuracy[schedule][key]) for key in ran})
+    print(
+        f"\ntruth: the {schedule}, {'-'.join(map(str, counts))} seeds each, {len(ran)} of {len(truth.keys)} "
+        "architectures so far; front: non-dominated on mean accuracy and GFLOPs"
+    )
     print(f"{'code':<10} {'proxy mean':>10} {f'{schedule} mean':>14} {'sd':>7} {'gain (95 % CI, paired)':>28} front")
-    rows = sorted(truth.keys, key=lambda key: -truth.mean(key))
+    rows = sorted(ran, key=lambda key: -truth.mean(key))
     for key in rows:
         runs = truth.accuracy[schedule][key]
         sd = statistics.stdev(runs.values()) if len(runs) > 1 else float("nan")
@@ -301,8 +313,8 @@ def summarise(truth: Truth) -> None:
         proxy = truth.mean(key, "proxy") if key in truth.accuracy["proxy"] else float("nan")
         mark = "*" if key in front else ""
         print(f"{truth.codes[key]:<10} {proxy:>10.4f} {truth.mean(key):>14.4f} {sd:>7.4f} {interval:>28} {mark}")
-    if base is None or len(base) < 2:
-        print("premise: needs the baseline with at least 2 seeds")
+    if base is None or len(base) < 2 or len(rows) < 2:
+        print("premise: needs the baseline with at least 2 seeds, and another architecture")
         return
     spread = statistics.stdev(base.values())
     best = rows[0] if rows[0] != BASELINE_KEY else rows[1]

@@ -123,9 +123,12 @@ def main() -> None:
                 f"--space {space.name}` first (or --tiny for a made-up table)"
             )
         truth, source = read_truth(path), str(path)
-    missing = [c.code for c in space.enumerate() if c.key not in truth.codes]
+    missing = [c.code for c in space.enumerate() if c.key not in truth.ran()]
     if missing:
-        raise SystemExit(f"the table lacks {len(missing)} architectures of {space.name}, e.g. {missing[0]}")
+        raise SystemExit(
+            f"the table's {truth.truth_schedule} lacks {len(missing)} architectures of {space.name}, e.g. "
+            f"{missing[0]}: finish ground_truth.py first (it resumes)"
+        )
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     budgets = [int(b) for b in args.budgets.split(",")]
     front = truth.front()

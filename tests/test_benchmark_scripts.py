@@ -68,6 +68,8 @@ def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_ag
     assert all(float(r["gflops"]) > 0 and int(r["params"]) > 0 for r in rows)
     again = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--workdir", str(work))
     assert "12 runs already in" in again and read_table(out)[1] == rows
+    summary = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--summary")
+    assert "3 of 3 architectures so far" in summary and "premise" in summary
 
 
 def test_ground_truth_benchmark_refuses_to_resume_a_table_made_with_other_settings(tmp_path: Path) -> None:
