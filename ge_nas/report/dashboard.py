@@ -123,7 +123,8 @@ def summary_html(view: StudyView) -> str:
         knee = next(e for e in view.evaluations if e.number == view.knee)
         parts.append(f"knee: trial {knee.number} ({knee.code})")
     if view.baseline is not None and view.baseline.accuracy is not None:
-        parts.append(f"baseline {view.accuracy_name}: {view.baseline.accuracy:.4f}")
+        scored = " (supernet score)" if view.supernet else ""
+        parts.append(f"baseline {view.accuracy_name}{scored}: {view.baseline.accuracy:.4f}")
     if view.progress.volume:
         parts.append(f"hypervolume: {view.progress.volume[-1]:.3f} of the reference box")
     if view.storage:
