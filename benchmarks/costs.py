@@ -50,7 +50,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 from ultralytics.utils.torch_utils import get_flops
 
-from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.layers.unit import AttentionUnit
 from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
@@ -155,32 +155,52 @@ def count_architectures(args: argparse.Namespace, limit: int | None) -> list[dic
 
 def independent_gflops(model: nn.Module, imgsz: int) -> float:
     """GFLOPs from FlopCounterMode (convolutions) plus the aten trace of everything else (see the docstring)."""
+    return 2 * independent_ops(model, torch.zeros(1, 3, imgsz, imgsz)) / 1e9
+
+
+def independent_ops(model: nn.Module, image: torch.Tensor) -> int:
+    """Multiply-adds of one eval forward of ``model`` (a detector, or one unit) on ``image``, counted independently."""
     model.eval()
-    image = torch.zeros(1, 3, imgsz, imgsz)
     with torch.no_grad(), FlopCounterMode(display=False) as convolutions:
         model(image)
     with torch.no_grad(), _OtherOps(model) as others:
         model(image)
-    return (convolutions.get_total_flops() + 2 * others.ops) / 1e9
+    return convolutions.get_total_flops() // 2 + others.ops
 
 
 class _OtherOps(TorchDispatchMode):
-    """Multiply-adds of the aten operations FlopCounterMode ignores, by the README's rules."""
+    """Multiply-adds of the aten operations FlopCounterMode ignores, by the README's rules.
 
-    _INSIDE_GE: ClassVar[dict[str, int]] = {"relu": 1, "relu_": 1, "upsample_nearest2d": 1, "sigmoid": 3, "mul": 1}
+    Inside an attention unit (GE's and the other modules'), every elementwise step counts per
+    output element: ReLU 1, hard swish 4, nearest interpolation 1, sigmoid 3, multiply, add,
+    subtract, square and divide 1; a sum its inputs; a max over a map 0 (as thop's max pool).
+    """
+
+    _INSIDE_UNIT: ClassVar[dict[str, int]] = {
+        "relu": 1,
+        "relu_": 1,
+        "hardswish": 4,
+        "upsample_nearest2d": 1,
+        "sigmoid": 3,
+        "mul": 1,
+        "add": 1,
+        "sub": 1,
+        "pow": 1,
+        "div": 1,
+    }
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.ops = 0
-        self.inside_ge = 0
+        self.inside_unit = 0
         self._hooks = []
         for module in model.modules():
-            if isinstance(module, GatherExcite):
+            if isinstance(module, AttentionUnit):
                 self._hooks.append(module.register_forward_pre_hook(lambda *_: self._enter(1)))
                 self._hooks.append(module.register_forward_hook(lambda *_: self._enter(-1)))
 
     def _enter(self, step: int) -> None:
-        self.inside_ge += step
+        self.inside_unit += step
 
     def __exit__(self, *exc: object) -> None:
         for hook in self._hooks:
@@ -192,12 +212,14 @@ class _OtherOps(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if "batch_norm" in name:
             self.ops += 4 * args[0].numel()
-        elif self.inside_ge and name == "avg_pool2d":
+        elif self.inside_unit and name == "avg_pool2d":
             self.ops += _pooled_inputs(*args[:6]) + out.numel()
-        elif self.inside_ge and name == "mean":
+        elif self.inside_unit and name == "mean":
             self.ops += args[0].numel() + out.numel()
-        elif self.inside_ge and name in self._INSIDE_GE:
-            self.ops += self._INSIDE_GE[name] * tree_flatten(out)[0][0].numel()
+        elif self.inside_unit and name == "sum":
+            self.ops += args[0].numel()
+        elif self.inside_unit and name in self._INSIDE_UNIT:
+            self.ops += self._INSIDE_UNIT[name] * tree_flatten(out)[0][0].numel()
         return out
 
 

@@ -1,41 +1,124 @@
-"""How faithful are short proxies? Scratch vs inherited proxies against a long reference run.
+"""How faithful are short inherited proxies? Each recipe's ranking against seed-averaged references.
 
-On an enumerable search space and the built-in synthetic dataset, every architecture is
-evaluated three ways, with the same seed and data:
+On an enumerable search space and the built-in synthetic dataset, a parent (the base model)
+is trained once; every architecture is then trained
 
-  (a) a short proxy trained from scratch,
-  (b) a short proxy fine-tuned from a parent (the base trained once, as ``--parent-epochs``),
-  (c) a long from-scratch run: the reference.
+  * by each reference (:data:`REFERENCES`), several seeds, ranked on their mean: ``inherited``
+    continues from the parent for longer (as ``ge-nas train --weights`` continues a found
+    architecture), ``scratch`` trains from scratch for longer (as ``ge-nas train`` and
+    ``ge-nas retrain`` do);
+  * by each proxy recipe (:data:`RECIPES`), inheriting the parent, with the seeds a search uses
+    (``training_seed(--seed, i)``): seed 0 is what an exploring trial sees, the mean of three
+    what a confirmed candidate gets.
 
-It prints the rank correlation (Kendall tau, Spearman) of (a) and (b) with (c), and the
-compute each took, and writes every figure to a CSV. Run from the repository root:
+For each reference it prints its ceiling, Kendall tau between the means of two disjoint
+halves of its seeds (over every split; the most a proxy can be expected to reach), and for
+each recipe Kendall tau against the reference's mean with a 95 % bootstrap interval over
+architectures (one seed, and the mean of the seeds), the paired bootstrap difference to
+today's recipe ``joint``, and compute relative to the reference. Every run is appended to the
+CSV as it finishes; a second call with the same settings (the parent's tensors are hashed
+into the header) trains only what is missing, so a crash keeps what finished and recipes,
+seeds or references can be added later. Run from the repository root:
 
-    python benchmarks/proxy_fidelity.py                  # the figures in the README
-    python benchmarks/proxy_fidelity.py --tiny           # a smoke run in a minute
-    python benchmarks/proxy_fidelity.py --reuse benchmarks/results/proxy_fidelity.csv
-        # re-measure (b) only, taking (a) and (c) from an earlier run with the same settings
+    python benchmarks/proxy_fidelity.py                                  # the figures in RESULTS.md
+    python benchmarks/proxy_fidelity.py --recipes units-alone,gate-1 --proxy-seeds 3   # a pilot on a held-out seed
+    python benchmarks/proxy_fidelity.py --analyse-only                   # print the tables from the CSV
+    python benchmarks/proxy_fidelity.py --tiny                           # a smoke run in seconds
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import itertools
 import math
-import platform
+import statistics
 import tempfile
 import time
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from report import header
+from scipy import stats
 
 import ge_nas  # noqa: F401  (registers the GE layers)
 from ge_nas.data.synthetic import make_synthetic_dataset
-from ge_nas.search.config import ProxySettings
-from ge_nas.search.retraining import rank_correlation
+from ge_nas.search.config import FineTune, ProxySettings, fine_tune_recipe, training_seed
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
-from ge_nas.space.search_space import load_space
+from ge_nas.space.search_space import SearchSpace, load_space
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
 from ge_nas.yolo.training import train_parent, train_proxy
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one proxy (or the reference) trains: a fine-tune recipe, for some epochs, on some of the images."""
+
+    fine_tune: FineTune
+    epochs_scale: int = 1  # epochs = --proxy-epochs x this
+    fraction: float = 1.0  # of the training images (Ultralytics takes the first ones)
+    note: str = ""
+
+
+# Today's recipe is "joint": every layer trains from the first step, GE units at 10x the rate
+# from an almost open gate (sigmoid(3)). The others are the candidates tried against it.
+RECIPES: dict[str, Recipe] = {
+    "joint": Recipe(FineTune(), note="all layers from the start, GE units 10x, gate sigmoid(3)"),
+    "units-alone": Recipe(FineTune(units_alone_epochs=1), note="epoch 1: GE units alone on the frozen parent"),
+    "units-alone-2": Recipe(FineTune(units_alone_epochs=2), note="epochs 1-2: GE units alone"),
+    "gate-1": Recipe(FineTune(gate_bias=1.0), note="a less open gate, sigmoid(1) = 0.73"),
+    "gate-0": Recipe(FineTune(gate_bias=0.0), note="a half-open gate, sigmoid(0) = 0.5"),
+    "units-alone-gate-1": Recipe(FineTune(units_alone_epochs=1, gate_bias=1.0), note="both"),
+    "units-30x": Recipe(FineTune(new_unit_lr_factor=30.0), note="GE units at 30x"),
+    "longer-fewer": Recipe(FineTune(), epochs_scale=2, fraction=0.5, note="twice the epochs on half the images"),
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A longer training of every architecture, over several seeds: what the proxies should rank like."""
+
+    name: str  # "inherited" (from the parent, recipe joint) or "scratch"
+    epochs: int
+    seeds: int
+
+    @property
+    def row_name(self) -> str:
+        return f"reference-{self.name}"
+
+    @property
+    def inherits(self) -> bool:
+        return self.name == "inherited"
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """``inherited:16x4``: the name, its epochs, its seeds."""
+        name, _, size = text.partition(":")
+        epochs, _, seeds = size.partition("x")
+        if name not in ("inherited", "scratch") or not epochs.isdigit() or not seeds.isdigit() or int(seeds) < 2:
+            raise SystemExit(f"--references {text!r}: write inherited:EPOCHSxSEEDS or scratch:EPOCHSxSEEDS, 2+ seeds")
+        return cls(name, int(epochs), int(seeds))
+
+
+FIELDS = (
+    "recipe",
+    "fine_tune",
+    "epochs",
+    "fraction",
+    "key",
+    "code",
+    "seed_index",
+    "seed",
+    "map50-95",
+    "by_epoch",
+    "seconds",
+)
 
 
 def main() -> None:
@@ -43,91 +126,351 @@ def main() -> None:
     parser.add_argument("--space", default="yolov8n_small")
     parser.add_argument("--images", type=int, default=128, help="training images (validation: a quarter)")
     parser.add_argument("--imgsz", type=int, default=128)
-    parser.add_argument("--proxy-epochs", type=int, default=3, help="epochs of (a) and (b)")
-    parser.add_argument("--parent-epochs", type=int, default=20, help="epochs of the parent of (b)")
-    parser.add_argument("--long-epochs", type=int, default=24, help="epochs of the reference (c)")
-    parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N architectures")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_fidelity.csv"))
-    parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 3 architectures")
+    parser.add_argument("--parent-epochs", type=int, default=20)
+    parser.add_argument("--proxy-epochs", type=int, default=4, help="the demo's proxy length")
     parser.add_argument(
-        "--reuse", type=Path, help="take (a) and (c) from this earlier CSV (same settings) and re-measure (b) only"
+        "--references", default="inherited:16x4", help="NAME:EPOCHSxSEEDS, comma-separated: inherited, scratch"
     )
+    parser.add_argument("--reference-seed", type=int, default=1, help="their seeds: training_seed(this, i)")
+    parser.add_argument("--seed", type=int, default=0, help="the search's --seed: proxy seeds training_seed(this, i)")
+    parser.add_argument("--proxy-seeds", default="0,1,2", help="seed indices of the proxies (a search's 0, 1, 2)")
+    parser.add_argument("--recipes", default="joint,units-alone", help=f"from {', '.join(RECIPES)}")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="resamples of the architectures")
+    parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N architectures")
+    parser.add_argument("--workdir", type=Path, help="runs and the parent (default: a temp folder)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_fidelity.csv"))
+    parser.add_argument("--analyse-only", action="store_true", help="train nothing; print the table from --out")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 3 architectures")
     args = parser.parse_args()
     if args.tiny:
-        args.images, args.imgsz, args.proxy_epochs, args.parent_epochs, args.long_epochs, args.limit = 8, 64, 1, 1, 2, 3
+        args.images, args.imgsz, args.parent_epochs, args.limit, args.bootstrap = 8, 64, 1, 3, 200
+        args.proxy_epochs, args.references, args.proxy_seeds = 2, "inherited:2x2,scratch:1x2", "0,1"
+    recipes = {name: RECIPES[name] for name in args.recipes.split(",")}
+    references = [Reference.parse(text) for text in args.references.split(",")]
+    seeds = {i: training_seed(args.seed, i) for i in (int(i) for i in args.proxy_seeds.split(","))}
+    most = max(r.seeds for r in references)
+    if set(seeds.values()) & {training_seed(args.reference_seed, i) for i in range(most)}:
+        raise SystemExit("the references and the proxies share a training seed: choose another --reference-seed")
 
     space = load_space(args.space)
     candidates = list(space.enumerate())[: args.limit or None]
-    work = Path(tempfile.mkdtemp(prefix="ge-nas-fidelity-"))
-    data = make_synthetic_dataset(
-        work / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, seed=args.seed
-    )
-    settings = ProxySettings(epochs=args.proxy_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
-    long_settings = ProxySettings(epochs=args.long_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
+    if args.analyse_only:
+        _, rows = read_rows(args.out)
+    else:
+        rows = run_missing(args, space, candidates, recipes, seeds, references)
+    for reference in references:
+        analyse(args, rows, candidates, recipes, seeds, reference)
 
-    start = time.perf_counter()
+
+def run_missing(
+    args: argparse.Namespace,
+    space: SearchSpace,
+    candidates: list[Candidate],
+    recipes: Mapping[str, Recipe],
+    seeds: Mapping[int, int],
+    references: Sequence[Reference],
+) -> list[dict[str, str]]:
+    """Train the parent, then every (reference or recipe, seed, architecture) run the CSV lacks, appending each row."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ge-nas-fidelity-"))
+    data = make_synthetic_dataset(work / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz)
     base_yaml = generate_model_yaml(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
-    parent = load_parent_state(train_parent(base_yaml, data, settings, args.parent_epochs, work / "parent"))
-    seconds = {"scratch": 0.0, "inherited": time.perf_counter() - start, "long": 0.0}
+    start = time.perf_counter()
+    parent_settings = ProxySettings(epochs=args.proxy_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
+    parent = load_parent_state(train_parent(base_yaml, data, parent_settings, args.parent_epochs, work / "parent"))
+    print(f"parent: {args.parent_epochs} epochs in {time.perf_counter() - start:.0f}s")
+    settings = {
+        "space": args.space,
+        "images": args.images,
+        "imgsz": args.imgsz,
+        "batch": 16,
+        "parent_epochs": args.parent_epochs,
+        "parent_seed": args.seed,
+        "parent_state": state_digest(parent),
+        "metric": "map50-95",
+    }
+    rows = open_table(args.out, settings)
+    done = {run_id(row) for row in rows}
+    jobs: list[tuple[str, Recipe | None, int, int, int]] = []  # name, recipe (None: from scratch), epochs, seed
+    for reference in references:
+        recipe = RECIPES["joint"] if reference.inherits else None
+        jobs += [
+            (reference.row_name, recipe, reference.epochs, i, training_seed(args.reference_seed, i))
+            for i in range(reference.seeds)
+        ]
+    jobs += [
+        (name, r, args.proxy_epochs * r.epochs_scale, i, s) for name, r in recipes.items() for i, s in seeds.items()
+    ]
+    with args.out.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        for name, recipe, epochs, seed_index, seed in jobs:
+            for n, candidate in enumerate(candidates):
+                row = {
+                    "recipe": name,
+                    "fine_tune": fine_tune_recipe(recipe.fine_tune) if recipe else "none (from scratch)",
+                    "epochs": str(epochs),
+                    "fraction": f"{recipe.fraction if recipe else 1:g}",
+                    "key": candidate.key,
+                    "code": candidate.code,
+                    "seed_index": str(seed_index),
+                    "seed": str(seed),
+                }
+                if run_id(row) in done:
+                    continue
+                settings = ProxySettings(epochs, args.imgsz, 16, float(row["fraction"]), seed=seed)
+                row.update(train_run(space, candidate, recipe, data, parent, settings, work / name / f"{n:03d}-{seed}"))
+                writer.writerow(row)
+                f.flush()
+                rows.append(row)
+                print(f"{name:<20} seed {seed_index} {candidate.code:<12} {row['map50-95']:>8} {row['seconds']:>7}s")
+    return rows
 
-    reused = _reused_columns(args.reuse, _settings_line(args)) if args.reuse else {}
-    rows = []
-    for n, candidate in enumerate(candidates):
-        generated = generate_model_yaml(space, candidate)
-        model_yaml = generated.write(work / f"arch-{n:03d}" / "model.yaml")
-        row = {"key": candidate.key, "code": candidate.code}
-        for name, proxy, inheritance in (
-            ("scratch", settings, None),
-            ("inherited", settings, Inheritance(parent, generated.index_map)),
-            ("long", long_settings, None),
-        ):
-            if name in reused.get(candidate.key, {}):
-                row[name] = reused[candidate.key][name]
-                continue
-            t = time.perf_counter()
-            history = train_proxy(model_yaml, data, proxy, work / f"arch-{n:03d}" / name, inheritance=inheritance)
-            seconds[name] += time.perf_counter() - t
-            row[name] = history[-1]["map50-95"]
-        rows.append(row)
-        print(f"{n + 1:>3}/{len(candidates)} {row['code']:<12} " + " ".join(f"{k} {row[k]:.4f}" for k in seconds))
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as f:
-        f.write(f"# {date.today()} {platform.machine()} {_settings_line(args)}\n")
-        writer = csv.DictWriter(f, fieldnames=["key", "code", "scratch", "inherited", "long"])
-        writer.writeheader()
-        writer.writerows(rows)
-
-    reference = [r["long"] for r in rows]
-    print(f"\n{len(rows)} architectures of {args.space}; reference: {args.long_epochs} epochs from scratch")
-    print(f"{'proxy':<36} {'Kendall tau':>11} {'Spearman':>9} {'compute':>9} {'vs reference':>13}")
-    for name, label in (
-        ("scratch", f"(a) {args.proxy_epochs} epochs from scratch"),
-        ("inherited", f"(b) {args.proxy_epochs} epochs inherited (+parent)"),
-    ):
-        tau, rho = rank_correlation([r[name] for r in rows], reference)
-        share = seconds[name] / seconds["long"] if seconds["long"] else math.nan
-        print(f"{label:<36} {tau:>11.3f} {rho:>9.3f} {seconds[name]:>8.0f}s {share:>12.2f}x")
-    print(f"{'(c) reference':<36} {'':>11} {'':>9} {seconds['long']:>8.0f}s {1:>12.2f}x")
-    if reused:
-        print(f"(a) and (c) were taken from {args.reuse}; their compute is that of this run (0 s when reused)")
-    print(f"figures written to {args.out}")
+def train_run(
+    space: SearchSpace,
+    candidate: Candidate,
+    recipe: Recipe | None,
+    data: Path,
+    parent: dict[str, torch.Tensor],
+    settings: ProxySettings,
+    run_dir: Path,
+) -> dict[str, str]:
+    """Train one architecture (from the parent with ``recipe``, or from scratch): final and per-epoch mAP, seconds."""
+    generated = generate_model_yaml(space, candidate)
+    model_yaml = generated.write(run_dir / "model.yaml")
+    start = time.perf_counter()
+    if recipe is None:
+        history = train_proxy(model_yaml, data, settings, run_dir)
+    else:
+        inheritance = Inheritance(parent, generated.index_map)
+        history = train_proxy(model_yaml, data, settings, run_dir, inheritance=inheritance, recipe=recipe.fine_tune)
+    return {
+        "seconds": f"{time.perf_counter() - start:.2f}",
+        "map50-95": f"{history[-1]['map50-95']:.6g}",
+        "by_epoch": ";".join(f"{epoch['map50-95']:.5f}" for epoch in history),
+    }
 
 
-def _settings_line(args: argparse.Namespace) -> str:
-    return (
-        f"space={args.space} images={args.images} imgsz={args.imgsz} proxy_epochs={args.proxy_epochs} "
-        f"parent_epochs={args.parent_epochs} long_epochs={args.long_epochs} seed={args.seed}; metric map50-95"
+def run_id(row: Mapping[str, str]) -> tuple[str, ...]:
+    """What makes two rows the same run: recipe (name and settings), length, images, architecture, seed."""
+    return tuple(row[k] for k in ("recipe", "fine_tune", "epochs", "fraction", "key", "seed"))
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """A short hash of the parent's tensors: a resumed CSV must come from the same parent."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def open_table(path: Path, settings: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The rows already in ``path`` (measured with the same settings), or a new file with its header line."""
+    pairs = " ".join(f"{name}={value}" for name, value in settings.items())
+    if path.is_file():
+        first, rows = read_rows(path)
+        if not first.endswith(pairs):
+            raise SystemExit(f"{path} holds runs with other settings ({first}); give another --out")
+        return rows
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        f.write(header(settings) + "\n")
+        csv.DictWriter(f, fieldnames=FIELDS).writeheader()
+    return []
+
+
+def read_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
+    first, *lines = path.read_text().splitlines()
+    return first, list(csv.DictReader(lines))
+
+
+def kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall tau-b; NaN when either side is constant."""
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan
+    return float(stats.kendalltau(x, y).statistic)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic and its percentile 95 % bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, value: float, draws: np.ndarray) -> Interval:
+        """``value`` with the 2.5 and 97.5 percentiles of its bootstrap ``draws`` (draws without a tau skipped)."""
+        kept = draws[~np.isnan(draws)]
+        if not len(kept):
+            return cls(value, math.nan, math.nan)
+        low, high = np.percentile(kept, [2.5, 97.5])
+        return cls(value, float(low), float(high))
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.value:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def bootstrap_taus(proxies: Sequence[Sequence[float]], reference: Sequence[float], resamples: int) -> np.ndarray:
+    """Tau of every proxy against the reference on each resample of the architectures (resamples x proxies).
+
+    All proxies are resampled with the same draws, so the difference between two proxies'
+    taus on the same draw is a paired bootstrap of their difference.
+    """
+    rng = np.random.default_rng(0)
+    n = len(reference)
+    ref = np.asarray(reference)
+    values = [np.asarray(p) for p in proxies]
+    draws = np.empty((resamples, len(proxies)))
+    for b in range(resamples):
+        pick = rng.integers(0, n, n)
+        draws[b] = [kendall(v[pick].tolist(), ref[pick].tolist()) for v in values]
+    return draws
+
+
+def half_splits(seed_indices: Sequence[int]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Every split of the seeds into two disjoint halves, each once: 4 seeds give 3 splits (2 + 2), 3 give 3 (1 + 2)."""
+    size = len(seed_indices) // 2
+    halves = list(itertools.combinations(seed_indices, size))
+    if 2 * size == len(seed_indices):  # each split would come twice, once from each half
+        halves = [half for half in halves if seed_indices[0] in half]
+    return [(half, tuple(i for i in seed_indices if i not in half)) for half in halves]
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho; NaN when either side is constant."""
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One recipe's final accuracy per seed index, in the order of the architectures, and the seconds it took."""
+
+    name: str
+    epochs: int
+    fraction: float
+    scores: dict[int, list[float]]
+    seconds: dict[int, float]
+
+    def mean(self, seed_indices: Sequence[int]) -> list[float]:
+        return [statistics.fmean(column) for column in zip(*(self.scores[i] for i in seed_indices), strict=True)]
+
+    def seed_agreement(self) -> float:
+        """Mean Kendall tau of one seed's ranking against another's: how reproducible one seed is."""
+        pairs = itertools.combinations(self.scores, 2)
+        return statistics.fmean(kendall(self.scores[i], self.scores[j]) for i, j in pairs)
+
+
+def measured(
+    rows: Sequence[Mapping[str, str]],
+    name: str,
+    epochs: int,
+    fraction: float,
+    seeds: Mapping[int, int],
+    keys: Sequence[str],
+) -> Measured:
+    """The seeds of ``seeds`` for which the CSV holds every architecture of ``keys`` (others left out)."""
+    index = {str(seed): i for i, seed in seeds.items()}
+    found: dict[int, dict[str, Mapping[str, str]]] = {i: {} for i in seeds}
+    for row in rows:
+        if row["recipe"] == name and row["epochs"] == str(epochs) and row["seed"] in index:
+            found[index[row["seed"]]][row["key"]] = row
+    complete = [i for i in seeds if all(k in found[i] for k in keys)]
+    return Measured(
+        name,
+        epochs,
+        fraction,
+        {i: [float(found[i][k]["map50-95"]) for k in keys] for i in complete},
+        {i: math.fsum(float(found[i][k]["seconds"]) for k in keys) for i in complete},
     )
 
 
-def _reused_columns(path: Path, settings: str) -> dict[str, dict[str, float]]:
-    """Columns (a) and (c) of an earlier run, refused unless it used the same settings."""
-    first, *lines = path.read_text().splitlines()
-    if not first.endswith(settings):
-        raise SystemExit(f"{path} was measured with other settings ({first}); run without --reuse")
-    return {row["key"]: {"scratch": float(row["scratch"]), "long": float(row["long"])} for row in csv.DictReader(lines)}
+def analyse(
+    args: argparse.Namespace,
+    rows: list[dict[str, str]],
+    candidates: list[Candidate],
+    recipes: Mapping[str, Recipe],
+    seeds: Mapping[int, int],
+    reference: Reference,
+) -> None:
+    """Print the reference and its ceiling, each recipe's tau with its interval and compute, and the differences."""
+    reference_seeds = {i: training_seed(args.reference_seed, i) for i in range(reference.seeds)}
+    done = {
+        (r["key"], r["seed"])
+        for r in rows
+        if r["recipe"] == reference.row_name and r["epochs"] == str(reference.epochs)
+    }
+    keys = [c.key for c in candidates if all((c.key, str(s)) in done for s in reference_seeds.values())]
+    if len(keys) < 3:
+        print(f"\nreference {reference.name}: {len(keys)} architectures have all its seeds in {args.out}; run it first")
+        return
+    truth_runs = measured(rows, reference.row_name, reference.epochs, 1.0, reference_seeds, keys)
+    code = {c.key: c.code for c in candidates}
+    truth = truth_runs.mean(list(reference_seeds))
+    reference_seconds = math.fsum(truth_runs.seconds.values())
+    show_reference(args, reference, truth_runs, truth, [code[k] for k in keys])
+
+    runs = [measured(rows, n, args.proxy_epochs * r.epochs_scale, r.fraction, seeds, keys) for n, r in recipes.items()]
+    columns: list[tuple[Measured, str, list[float], float]] = []  # recipe, which seeds, scores, seconds
+    for run in runs:
+        if not run.scores:
+            print(f"{run.name}: no seed with every architecture in {args.out}")
+            continue
+        columns += [(run, f"seed {i}", run.scores[i], run.seconds[i]) for i in run.scores]
+        if len(run.scores) > 1:
+            columns.append((run, f"mean of {len(run.scores)}", run.mean(list(run.scores)), sum(run.seconds.values())))
+    draws = bootstrap_taus([c[2] for c in columns], truth, args.bootstrap)
+    taus = [Interval.of(kendall(c[2], truth), draws[:, j]) for j, c in enumerate(columns)]
+    reference_work = reference.epochs * reference.seeds
+    titles = ("recipe", "seeds", "Kendall tau [95% interval]", "Spearman", "compute", "vs reference", "image-epochs")
+    print("{:<18} {:<10} {:>27} {:>9} {:>9} {:>13} {:>13}".format(*titles))
+    for (run, label, values, spent), tau in zip(columns, taus, strict=True):
+        work = run.epochs * run.fraction * (len(run.scores) if label.startswith("mean") else 1) / reference_work
+        print(
+            f"{run.name:<18} {label:<10} {tau!s:>27} {spearman(values, truth):>9.3f} {spent:>8.0f}s "
+            f"{spent / reference_seconds:>12.3f}x {work:>12.3f}x"
+        )
+    label = f"mean of {reference.seeds}"
+    print(f"{reference.row_name:<18} {label:<10} {'':>27} {'':>9} {reference_seconds:>8.0f}s {1:>12.3f}x {1:>12.3f}x")
+    for run in runs:
+        if len(run.scores) > 1:
+            print(f"{run.name}: one proxy seed against another, tau {run.seed_agreement():+.3f} on average")
+    baseline = {label: j for j, (run, label, _, _) in enumerate(columns) if run.name == "joint"}
+    for j, (run, label, _, _) in enumerate(columns):
+        if run.name != "joint" and label in baseline:
+            k = baseline[label]
+            difference = Interval.of(taus[j].value - taus[k].value, draws[:, j] - draws[:, k])
+            print(f"tau of {run.name} minus tau of joint, {label}: {difference} (paired bootstrap)")
+    print(f"(bootstrap: {args.bootstrap} resamples of the {len(keys)} architectures, percentile 95 % interval)")
+
+
+def show_reference(
+    args: argparse.Namespace, reference: Reference, runs: Measured, truth: list[float], codes: list[str]
+) -> None:
+    """Each architecture's reference accuracy (mean, spread over seeds) and the ceiling: half the seeds against half."""
+    splits = half_splits(list(runs.scores))
+    ceilings = [kendall(runs.mean(a), runs.mean(b)) for a, b in splits]
+    how = "inherited epochs (recipe joint)" if reference.inherits else "epochs from scratch"
+    print(
+        f"\nreference {reference.name}: {len(codes)} architectures of {args.space}, {reference.epochs} {how}, "
+        f"mean of {reference.seeds} seeds (training_seed({args.reference_seed}, i)); figures in {args.out}"
+    )
+    spreads = [statistics.stdev(column) for column in zip(*runs.scores.values(), strict=True)]
+    for code, mean, spread in sorted(zip(codes, truth, spreads, strict=True), key=lambda t: -t[1]):
+        print(f"  {code:<12} {mean:.4f} (sd {spread:.4f} over seeds)")
+    print(
+        f"reference ceiling: tau between the means of two halves of its seeds ({len(splits[0][0])} + "
+        f"{len(splits[0][1])}, all {len(splits)} splits) {statistics.fmean(ceilings):+.3f} "
+        f"(each: {', '.join(f'{c:+.3f}' for c in ceilings)}); "
+        f"one seed against another {runs.seed_agreement():+.3f}"
+    )
 
 
 if __name__ == "__main__":

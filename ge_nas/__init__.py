@@ -2,8 +2,10 @@
 
 Importing ``ge_nas`` makes its layers usable by name in any Ultralytics model YAML, for
 example ``[-1, 1, GatherExcite, [256, theta-plus, 4]]`` (arguments: real channel count,
-variant, extent with 0 for global): they are registered with Ultralytics as soon as
-Ultralytics loads its model parser, before or after this import.
+variant, extent with 0 for global) or ``[-1, 1, ConvBlockAttention, [256]]`` (the other
+modules take the real channel count alone), and blocks with units inside their bottlenecks
+(``C2fGE``, ``C3k2SE``, ...): they are registered with Ultralytics as soon as Ultralytics
+loads its model parser, before or after this import.
 
 The public API below is imported on first use, so ``import ge_nas`` (and every ``ge-nas``
 command's start) loads neither torch nor Ultralytics until something needs them.
@@ -31,6 +33,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 # Where each public name lives; ``ge_nas.<name>`` imports its module on first use.
 _PUBLIC: dict[str, str] = {
     "GatherExcite": "ge_nas.layers.gather_excite",
+    "SqueezeExcite": "ge_nas.layers.squeeze_excite",
+    "EfficientChannelAttention": "ge_nas.layers.eca",
+    "ConvBlockAttention": "ge_nas.layers.cbam",
+    "CoordinateAttention": "ge_nas.layers.coord_attention",
+    "SimAM": "ge_nas.layers.simam",
     "GEBottleneck": "ge_nas.layers.ge_bottleneck",
     "Candidate": "ge_nas.space.candidate",
     "Placement": "ge_nas.space.candidate",

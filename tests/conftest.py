@@ -21,9 +21,11 @@ import pytest
 
 from ge_nas.cli import main
 from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.layers.registry import unit_param_count
 from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
 from ge_nas.search.runner import run_search
-from ge_nas.space.search_space import load_space
+from ge_nas.space.candidate import Candidate
+from ge_nas.space.search_space import SearchSpace, load_space
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -35,6 +37,19 @@ class CommandResult:
     returncode: int
     stdout: str
     stderr: str
+
+
+def expected_unit_params(space: SearchSpace, candidate: Candidate) -> int:
+    """The units' own parameters, by their papers' formulas: one unit after a layer, or one per bottleneck inside."""
+    total = 0
+    for index, placement in candidate.placements:
+        layer = space.point(index).layer
+        if placement.mode == "after":
+            total += unit_param_count(layer.channels, placement.variant, placement.extent)
+        else:
+            unit = unit_param_count(layer.hidden_channels, placement.variant, placement.extent)
+            total += layer.bottlenecks * unit
+    return total
 
 
 @pytest.fixture
@@ -66,6 +81,14 @@ def ge_nas_in_process(
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A handful of 64 px images: enough for Ultralytics to train and validate one epoch."""
     return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=16, n_val=8, imgsz=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_segment_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset's images with outlines (polygons) as labels: for segmentation."""
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("data") / "tiny-segment", n_train=16, n_val=8, imgsz=64, task="segment"
+    )
 
 
 @pytest.fixture(scope="session")

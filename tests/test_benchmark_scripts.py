@@ -151,3 +151,24 @@ def test_supernet_benchmark_ranks_times_and_replays_both_strategies(tmp_path: Pa
     _, architectures = read_table(out.with_name("supernet_architectures.csv"))
     assert architectures[0]["code"] == "base" and len(architectures) == 3
     assert all(r["supernet0"] != "" and float(r["gflops"]) > 0 for r in architectures)
+
+
+def test_modules_benchmark_times_each_module_against_its_reference_and_checks_its_counts(tmp_path: Path) -> None:
+    speed, counts = tmp_path / "speed.csv", tmp_path / "counts.csv"
+    printed = run_benchmark("modules.py", "--out", str(speed), "--counts-out", str(counts))
+    assert "ours/reference over 5 settings" in printed
+    _, rows = read_table(speed)
+    modules = ("se", "eca", "cbam", "coord", "simam")
+    assert {(r["module"], r["pass"]) for r in rows} == {(m, p) for m in modules for p in ("forward", "fwd+bwd")}
+    assert {r["module"]: r["reference"] for r in rows} == {
+        "se": "timm SEModule",
+        "eca": "timm EcaModule",
+        "cbam": "timm CbamModule",
+        "coord": "timm CoordAttn",
+        "simam": "the paper's code",
+    }
+    assert all(float(r["ratio_low"]) <= float(r["ratio"]) <= float(r["ratio_high"]) for r in rows)
+    _, counted = read_table(counts)
+    assert {r["module"] for r in counted} == set(modules)
+    assert all(r["counted_ops"] == r["independent_ops"] == r["formula_ops"] for r in counted)
+    assert all(int(r["params"]) == int(r["paper_params"]) + int(r["extra_params"]) for r in counted)

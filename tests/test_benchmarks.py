@@ -10,19 +10,41 @@ from pathlib import Path
 REPO = Path(__file__).parent.parent
 
 
-def test_proxy_fidelity_benchmark_runs_and_writes_its_table(tmp_path: Path) -> None:
-    out = tmp_path / "fidelity.csv"
+def run_fidelity(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "benchmarks/proxy_fidelity.py", "--tiny", "--out", str(out)],
+        [sys.executable, "benchmarks/proxy_fidelity.py", "--tiny", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr
-    assert "(b) 1 epochs inherited" in result.stdout and "Kendall tau" in result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_proxy_fidelity_benchmark_rates_each_recipe_against_a_seed_averaged_reference(tmp_path: Path) -> None:
+    out, work = tmp_path / "fidelity.csv", tmp_path / "work"
+    printed = run_fidelity("--out", str(out), "--workdir", str(work))
+    assert printed.count("reference ceiling: tau between the means of two halves of its seeds (1 + 1") == 2
+    assert "Kendall tau [95% interval]" in printed and "vs reference" in printed
+    for recipe in ("joint", "units-alone"):
+        for seeds in ("seed 0", "seed 1", "mean of 2"):
+            row = [recipe, *seeds.split()]
+            assert any(line.split()[: len(row)] == row for line in printed.splitlines()), row
+    assert printed.count("tau of units-alone minus tau of joint, mean of 2:") == 2  # against each reference
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("# ") and "long_epochs=2" in lines[0]
+    assert lines[0].startswith("# ") and "parent_state=" in lines[0]
     rows = list(csv.DictReader(lines[1:]))
-    assert [r["code"] for r in rows] == ["base", "15mg", "15tg"]
-    assert all(0.0 <= float(r[k]) <= 1.0 for r in rows for k in ("scratch", "inherited", "long"))
+    # 3 architectures: 2 seeds each of the inherited reference (2 epochs), the scratch one (1) and both recipes (2).
+    assert sorted({(r["recipe"], r["epochs"]) for r in rows}) == [
+        ("joint", "2"),
+        ("reference-inherited", "2"),
+        ("reference-scratch", "1"),
+        ("units-alone", "2"),
+    ]
+    assert len(rows) == 3 * 2 * 4 and {r["code"] for r in rows} == {"base", "15mg", "15tg"}
+    assert all(0.0 <= float(r["map50-95"]) <= 1.0 and float(r["seconds"]) > 0 for r in rows)
+
+    again = run_fidelity("--out", str(out), "--workdir", str(work))  # the same parent: every run is reused
+    assert len(out.read_text().splitlines()) == len(lines)
+    assert again.split("\nreference inherited:")[1] == printed.split("\nreference inherited:")[1]

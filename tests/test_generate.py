@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 from ultralytics import YOLO
 
 import ge_nas  # noqa: F401  (registers the GE layers)
-from ge_nas.layers.gather_excite import GatherExcite, gather_excite_param_count
+from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.layers.unit import AttentionUnit
 from ge_nas.search.config import ProxySettings
 from ge_nas.space.candidate import Candidate, Placement
 from ge_nas.space.model_yaml import generate_model_yaml, index_map_of
 from ge_nas.space.search_space import SearchSpace, load_space, shipped_spaces
 from ge_nas.yolo.model_files import build_model
 from ge_nas.yolo.training import train_proxy
+from tests.conftest import expected_unit_params
 
 SIZES = [(64, 64), (96, 160)]
 
@@ -42,40 +44,31 @@ def _params(model: torch.nn.Module) -> int:
 
 
 def _detect_shapes(model: torch.nn.Module, size: tuple[int, int]) -> list[torch.Size]:
+    """The shapes of the feature maps the head reads (whatever the head returns: YOLO26's is end to end)."""
+    shapes: list[torch.Size] = []
+    hook = model.model[-1].register_forward_hook(lambda _m, inputs, _out: shapes.extend(x.shape for x in inputs[0]))
     with torch.no_grad():
-        _, raw = model(torch.zeros(1, 3, *size))
-    return [f.shape for f in raw["feats"]]
+        model(torch.zeros(1, 3, *size))
+    hook.remove()
+    return shapes
 
 
-def expected_ge_params(space: SearchSpace, candidate: Candidate) -> int:
-    """The GE units' own parameters: one unit after a layer, or one per bottleneck inside a C2f."""
-    total = 0
-    for index, placement in candidate.placements:
-        layer = space.point(index).layer
-        if placement.mode == "after":
-            total += gather_excite_param_count(layer.channels, placement.variant, placement.extent)
-        else:
-            unit = gather_excite_param_count(layer.hidden_channels, placement.variant, placement.extent)
-            total += layer.bottlenecks * unit
-    return total
-
-
-def expected_ge_units(space: SearchSpace, candidate: Candidate) -> int:
+def expected_units(space: SearchSpace, candidate: Candidate) -> int:
     return sum(1 if p.mode == "after" else space.point(i).layer.bottlenecks for i, p in candidate.placements)
 
 
 @pytest.mark.parametrize("name", sorted(shipped_spaces()))
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rng=st.randoms(use_true_random=False))
-def test_random_candidates_build_run_and_add_exactly_their_ge_parameters(name: str, rng: random.Random) -> None:
+def test_random_candidates_build_run_and_add_exactly_their_units_parameters(name: str, rng: random.Random) -> None:
     space = space_named(name)
     candidate = space.sample(rng)
     model = build_model(generate_model_yaml(space, candidate).model).eval()
     base_params, base_shapes = base_facts(name)
     for size in SIZES:
         assert _detect_shapes(model, size) == base_shapes[size]
-    assert sum(isinstance(m, GatherExcite) for m in model.modules()) == expected_ge_units(space, candidate)
-    assert _params(model) - base_params == expected_ge_params(space, candidate)
+    assert sum(isinstance(m, AttentionUnit) for m in model.modules()) == expected_units(space, candidate)
+    assert _params(model) - base_params == expected_unit_params(space, candidate)
 
 
 def test_empty_candidate_reproduces_the_base_model_exactly() -> None:

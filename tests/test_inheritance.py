@@ -14,7 +14,7 @@ from scipy import stats
 
 from ge_nas.errors import InputError
 from ge_nas.layers.gather_excite import GatherExcite
-from ge_nas.search.config import NEW_UNIT_LR_FACTOR, Objectives, ProxySettings, SearchConfig, file_sha256
+from ge_nas.search.config import FINE_TUNE, FineTune, Objectives, ProxySettings, SearchConfig, file_sha256
 from ge_nas.search.retraining import rank_correlation, retrain, train
 from ge_nas.search.runner import run_search
 from ge_nas.space.candidate import Candidate, Placement
@@ -22,7 +22,7 @@ from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.space.search_space import load_space
 from ge_nas.yolo.inheritance import Inheritance, inherit_weights, load_parent_state, speed_up_new_units
 from ge_nas.yolo.model_files import build_model
-from ge_nas.yolo.training import train_parent
+from ge_nas.yolo.training import train_full, train_parent
 
 FAST_PROXY = ProxySettings(epochs=1, imgsz=64, batch=8)
 
@@ -91,7 +91,7 @@ def test_new_ge_units_train_ten_times_faster_than_the_inherited_weights() -> Non
     )
     unit_params = {id(p) for m in model.modules() if isinstance(m, GatherExcite) for p in m.parameters()}
 
-    moved = speed_up_new_units(optimizer, model, NEW_UNIT_LR_FACTOR)
+    moved = speed_up_new_units(optimizer, model, FINE_TUNE.new_unit_lr_factor)
 
     assert moved == len(unit_params) > 0
     placed = [id(p) for group in optimizer.param_groups for p in group["params"]]
@@ -99,12 +99,42 @@ def test_new_ge_units_train_ten_times_faster_than_the_inherited_weights() -> Non
     for group in optimizer.param_groups:
         fast = {id(p) in unit_params for p in group["params"]}
         assert fast in ({True}, {False})
-        assert group["lr"] == pytest.approx(2e-4 * (NEW_UNIT_LR_FACTOR if True in fast else 1))
+        assert group["lr"] == pytest.approx(2e-4 * (FINE_TUNE.new_unit_lr_factor if True in fast else 1))
     assert {(g["param_group"], g["weight_decay"]) for g in optimizer.param_groups} == {
         ("weight", 5e-4),
         ("bn", 0.0),
         ("bias", 0.0),
     }
+
+
+def test_while_the_units_learn_alone_every_inherited_tensor_keeps_the_parents_value(
+    parent_checkpoint: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    placements = {9: Placement("theta-plus", 0), 15: Placement("theta", 4), 18: Placement("theta-minus", 0)}
+    generated = generate_model_yaml(load_space("yolov8n_ge"), Candidate.of(placements))
+    parent = load_parent_state(parent_checkpoint)
+    best = train_full(
+        generated.write(tmp_path / "model.yaml"),
+        tiny_dataset,
+        epochs=1,
+        imgsz=64,
+        batch=8,
+        device="cpu",
+        project=tmp_path,
+        name="units-alone",
+        verbose=False,
+        inheritance=Inheritance(parent, generated.index_map),
+        recipe=FineTune(units_alone_epochs=1),
+    )
+
+    trained = load_parent_state(best)
+    for name, tensor in parent.items():  # weights and BatchNorm statistics alike
+        _, index, *rest = name.split(".")
+        assert torch.equal(trained[".".join(["model", str(generated.index_map[int(index)]), *rest])], tensor), name
+    # The units (layers 10 and 17; 21 is θ−, without parameters) learned: the weights their open gate
+    # started at zero (θ+'s last MLP conv, the scale of θ's last gather BN) are no longer zero.
+    assert trained["model.10.excite.2.weight"].abs().sum() > 0
+    assert trained["model.17.gather.4.weight"].abs().sum() > 0
 
 
 def test_search_inherits_from_a_parent_it_trains_once_and_reuses_on_resume(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from ultralytics import YOLO
 
 from ge_nas.data.synthetic import make_synthetic_dataset
 from ge_nas.errors import InputError
-from ge_nas.search.config import NEW_UNIT_LR_FACTOR, workers_for_devices
+from ge_nas.search.config import FINE_TUNE, workers_for_devices
 from ge_nas.space.search_space import load_space
 from ge_nas.storage.records import TrialWriter
 from ge_nas.storage.workers import GRACE_SECONDS, WORKERS, Worker
@@ -52,7 +52,7 @@ def test_an_inherited_proxy_learns_and_its_ge_units_train_at_the_documented_rate
     assert baseline.user_attrs["epochs"][-1]["map50"] > 0.3  # a broken metric or a wrecked parent reads ~0
     assert "lr_new_units" not in theta_minus.user_attrs["epochs"][0]  # θ− has no parameters to speed up
     (epoch,) = theta_plus.user_attrs["epochs"]
-    assert epoch["lr_new_units"] == pytest.approx(NEW_UNIT_LR_FACTOR * epoch["lr"])
+    assert epoch["lr_new_units"] == pytest.approx(FINE_TUNE.new_unit_lr_factor * epoch["lr"])
 
 
 def test_the_same_command_twice_gives_the_same_trials_metrics_and_front(
@@ -85,7 +85,7 @@ def test_a_checkpoint_trained_for_other_classes_passes_on_all_but_the_class_head
     assert result.returncode == 0, result.stderr
     assert (
         "--weights coco-shaped.pt was trained for 80 classes, this dataset has 3: candidates inherit every layer "
-        "but the 36 class-specific tensors of the Detect head" in result.stdout
+        "but the 36 class-specific tensors of the head, as Ultralytics transfers pretrained weights" in result.stdout
     )
 
 

@@ -98,7 +98,7 @@ def test_sampling_is_repeatable_with_a_seed() -> None:
         ("base: yolov8n.yaml\npoints: []\n", "points", "empty list"),
         ("base: yolov8n.yaml\nmax_units: -1\n", "max_units", "0 or more"),
         ("base: yolov8n.yaml\nmodes: [beside]\n", "modes", "allowed: after, inside"),
-        ("base: yolov8n.yaml\npoints: [{at: sppf, modes: [inside]}]\n", "points[0].modes", "needs a C2f layer"),
+        ("base: yolov8n.yaml\npoints: [{at: sppf, modes: [inside]}]\n", "points[0].modes", "needs a C2f or C3k2 layer"),
         ("base: yolov8n.yaml\npoints: [neck.c2f_p9]\n", "points[0]", "unknown alias 'neck.c2f_p9'"),
         ("base: yolov8n.yaml\nmax_unit: 2\n", "max_unit", "unknown key"),
     ],

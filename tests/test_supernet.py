@@ -36,6 +36,11 @@ MIXED_SPACE = (
     "base: yolov8n.yaml\npoints: [neck.c2f_p3, sppf]\nvariants: [theta-minus, theta-plus]\n"
     "extents: [2, global]\nmodes: [after, inside]\n"
 )
+# Another base and other modules: a YOLO11 C3k2 whose bottlenecks sit in C3k blocks (8 choices), and the C2PSA (4).
+MODULES_SPACE = (
+    "base: yolo11n.yaml\npoints: [backbone.c3k2_p4, c2psa]\nmodules: [ge, se, cbam, simam]\n"
+    "variants: [theta-plus]\nextents: [global]\nmodes: [after, inside]\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +50,32 @@ def mixed_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_supernet_set_to_a_candidate_computes_what_the_candidate_with_its_weights_computes(mixed_space: Path) -> None:
-    space = load_space(mixed_space)
+@pytest.mark.parametrize("text", [MIXED_SPACE, MODULES_SPACE], ids=["yolov8n-ge", "yolo11n-modules"])
+def test_a_supernet_set_to_a_candidate_computes_what_the_candidate_with_its_weights_computes(
+    text: str, tmp_path: Path
+) -> None:
+    (tmp_path / "space.yaml").write_text(text)
+    space = load_space(tmp_path / "space.yaml")
     supernet = build_model(generate_supernet_yaml(space).model).eval()
     torch.manual_seed(0)
     with torch.no_grad():
         for parameter in supernet.parameters():  # every unit away from its initial gate, so each one matters
             parameter.add_(torch.randn_like(parameter) * 0.05)
     image = torch.rand(1, 3, 64, 64)
-    checked = set()
-    for candidate in [Candidate.baseline(), *(space.sample(random.Random(seed)) for seed in range(6))]:
+    # Every option of every point, each in a candidate with a unit at every point (units after earlier points
+    # shift the rows of later ones).
+    options = max(len(p.choices) for p in space.points)
+    every = [Candidate.of({p.index: p.choices[k % len(p.choices)] for p in space.points}) for k in range(options)]
+    outputs = []
+    for candidate in [Candidate.baseline(), *every]:
         activate(supernet, candidate)
         model = build_model(generate_model_yaml(space, candidate).model).eval()
         copy_path(model, supernet)
         with torch.no_grad():
-            assert torch.allclose(model(image)[0], supernet(image)[0], atol=1e-5), candidate.code
-        checked |= {p.mode for _, p in candidate.placements}
-    assert checked == {"after", "inside"}
+            output = supernet(image)[0]
+            assert torch.allclose(model(image)[0], output, atol=1e-5), candidate.code
+        outputs.append(output)
+    assert all((outputs[0] - other).abs().max() > 1e-4 for other in outputs[1:])  # the units change the output
 
 
 def test_copying_a_path_the_supernet_is_not_set_to_is_refused(mixed_space: Path) -> None:
@@ -173,9 +187,11 @@ def test_a_supernet_front_is_ranked_on_scores_confirmed_by_proxies_and_judged_on
 
 
 SUPERNET_STUDY = "one-shot"
+# The search's space (on the learned parent's base): GE and another module in one supernet.
+ATTENTION_SPACE = "base: yolov8n.yaml\npoints: [sppf]\nmodules: [ge, se]\nvariants: [theta-plus]\nextents: [global]\n"
 # The supernet search's options (after --dataset): a proxy search with these resumes nothing, the strategy differs.
 SUPERNET_SEARCH = (
-    *("--space", "space.yaml", "--study", SUPERNET_STUDY, "--weights", "parent.pt", "--trials", "3"),
+    *("--space", "attention.yaml", "--study", SUPERNET_STUDY, "--weights", "parent.pt", "--trials", "3"),
     *("--epochs", "1", "--imgsz", "64", "--fraction", "0.5", "--batch", "8", "--sampler", "grid"),
     *("--baseline-seeds", "2", "--confirm", "1", "--max-seeds", "2"),
 )
@@ -184,7 +200,8 @@ SUPERNET_STRATEGY = ("--strategy", "supernet", "--supernet-epochs", "1")
 
 @pytest.fixture(scope="module")
 def supernet_search(learned: Path) -> tuple[Path, CommandResult]:
-    """A real supernet search over the SPPF of the learned space (3 architectures), confirmed with proxies."""
+    """A real supernet search over the SPPF with no unit, GE θ+ or SE (3 architectures), confirmed with proxies."""
+    (learned / "attention.yaml").write_text(ATTENTION_SPACE)
     args = ["search", "--dataset", str(learned / "data" / "data.yaml"), *SUPERNET_SEARCH, *SUPERNET_STRATEGY]
     result = subprocess.run([sys.executable, "-m", "ge_nas", *args], cwd=learned, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -198,7 +215,7 @@ def test_a_supernet_search_scores_every_candidate_and_confirms_its_front_with_pr
     study = optuna.load_study(study_name=SUPERNET_STUDY, storage=f"sqlite:///{db}")
     records = read_records(study)
     explored = [r for r in records if r.stage == Stage.EXPLORE and r.reused_from is None]
-    assert sorted(r.code for r in explored) == ["9mg", "9pg", "base"]
+    assert sorted(r.code for r in explored) == ["9pg", "9se", "base"]
     assert all(r.strategy == Strategy.SUPERNET and set(r.supernet_score) == {"map50", "map50-95"} for r in explored)
     assert all(not r.epochs and r.gflops and r.latency_ratio and r.score_seconds for r in explored)
     seeded = [r for r in records if r.stage != Stage.EXPLORE]
@@ -260,13 +277,23 @@ def test_an_export_with_supernet_weights_is_a_checkpoint_ge_nas_train_starts_fro
 
 
 def test_supernet_options_and_exports_refuse_what_cannot_work(
-    supernet_search: tuple[Path, CommandResult], tiny_search: Path, ge_nas_in_process: object, learned: Path
+    supernet_search: tuple[Path, CommandResult],
+    tiny_search: Path,
+    ge_nas_in_process: object,
+    learned: Path,
+    tmp_path: Path,
 ) -> None:
+    segment = tmp_path / "segment.yaml"
+    segment.write_text("base: yolo11n-seg.yaml\npoints: [sppf]\n")
     data = ["--dataset", str(learned / "data" / "data.yaml"), "--space", "space.yaml"]
     cases = [
         (["search", *data, "--strategy", "supernet", "--parent-epochs", "0", "--study", "x"], "--parent-epochs N"),
         (["search", *data, "--supernet-epochs", "3", "--study", "x"], "with --strategy supernet"),
         (["search", "--dataset", data[1], *SUPERNET_SEARCH], "created with strategy = 'supernet'"),
+        (
+            ["search", *data[:2], "--space", str(segment), "--strategy", "supernet", "--study", "x"],
+            "--strategy supernet supports detection bases for now, and space segment is a segment model",
+        ),
         (
             ["export", "--study", "tiny", "--storage", f"sqlite:///{tiny_search}", "--weights-from-supernet"],
             "no supernet",

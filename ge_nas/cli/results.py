@@ -73,7 +73,7 @@ def show_command(
     front: Annotated[int | None, typer.Option("--front", min=1, help="Only this front (1: the Pareto front).")] = None,
 ) -> None:
     """Show a study's architectures ranked into fronts, with costs, gains and the knee."""
-    from ge_nas.report.architectures import fronts, study_storage, summary
+    from ge_nas.report.architectures import by_module, fronts, study_storage, summary
     from ge_nas.storage.database import safe_url
     from ge_nas.storage.records import Strategy, latency_text
 
@@ -127,7 +127,31 @@ def show_command(
     if not ranked["memory_mb"].notna().any():
         del columns["memory_mb"]
     typer.echo(_table(ranked, columns))
+    modules = by_module(url, study)
+    if len(modules) > 1:  # a study of one module has nothing to compare
+        typer.echo(_module_table(modules))
     typer.echo(f"verdict: {headline['verdict']}")
+
+
+def _module_table(modules: pd.DataFrame) -> str:
+    """Where attention pays, by module: each module's trained architectures and its effect, with its interval."""
+    intervals = zip(modules["effect_ci_low"], modules["effect_ci_high"], strict=True)
+    table = modules.assign(
+        interval=[_interval(low, high) for low, high in intervals],
+        note=["significant" if clear else "" for clear in modules["significant"]],
+    )
+    columns = {
+        "module": "module",
+        "architectures": "architectures",
+        "on_front": "on front 1",
+        "compared_with": "without it",
+        "accuracy_effect": "accuracy effect",
+        "interval": "effect 95% CI",
+        "cost_effect_pct": "cost effect %",
+        "note": "",
+    }
+    heading = "where attention pays, by module (architectures with a unit of it against those with none):"
+    return heading + "\n" + _table(table, columns)
 
 
 @app.command("export")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from ge_nas.search.config import (
     build_config,
 )
 
+if TYPE_CHECKING:
+    from ge_nas.space.candidate import Placement
+
 __all__ = ["dataset", "retrain", "search", "space"]
 
 
@@ -37,11 +40,16 @@ def dataset(
     val_images: Annotated[int, typer.Option(min=1, help="Validation images.")] = 32,
     imgsz: Annotated[int, typer.Option(min=32, help="Image size in pixels (square).")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed; the same arguments give the same files.")] = 0,
+    task: Annotated[str, typer.Option(help="detect (boxes) | segment (outlines as polygons).")] = "detect",
 ) -> None:
-    """Write the built-in synthetic detection dataset (coloured shapes) in YOLO format."""
-    from ge_nas.data.synthetic import make_synthetic_dataset
+    """Write the built-in synthetic dataset (coloured shapes) in YOLO format, for detection or segmentation."""
+    from ge_nas.data.synthetic import TASKS, make_synthetic_dataset
+    from ge_nas.search.config import check_option
 
-    data_yaml = make_synthetic_dataset(output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed)
+    check_option("--task", task, TASKS)
+    data_yaml = make_synthetic_dataset(
+        output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed, task=task
+    )
     typer.echo(str(data_yaml))
 
 
@@ -53,7 +61,6 @@ def space(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the sampled YAMLs.")] = None,
 ) -> None:
     """Show a search space's insertion points, choices and size; optionally write sample YAMLs."""
-    from ge_nas.layers.choices import extent_label
     from ge_nas.space.model_yaml import generate_model_yaml
     from ge_nas.space.search_space import load_space
 
@@ -62,18 +69,16 @@ def space(
     if output is not None:
         check_output_folder(output, "-o")
     loaded = load_space(space_file)
-    typer.echo(f"search space {loaded.name} ({loaded.source}), base {loaded.base_name}")
+    typer.echo(f"search space {loaded.name} ({loaded.source}), base {loaded.base_name}" + _task_note(loaded.task))
     typer.echo(f"{'index':>5}  {'alias':<18} {'layer':<8} {'channels':>8} {'stride':>6}  choices")
     for p in loaded.points:
-        variants = sorted({c.variant for c in p.choices})
-        extents = sorted({extent_label(c.extent) for c in p.choices})
-        modes = sorted({c.mode for c in p.choices})
         typer.echo(
             f"{p.index:>5}  {p.alias:<18} {p.layer.module:<8} {p.layer.channels:>8} {p.layer.stride:>6}  "
-            f"{len(p.choices)}: {','.join(variants)} x {','.join(extents)} x {','.join(modes)}"
+            f"{len(p.choices)}: {_choices_text(p.choices)}"
         )
     limit = "no limit" if loaded.max_units is None else str(loaded.max_units)
-    typer.echo(f"max GE units per architecture: {limit}")
+    units = "GE units" if loaded.modules == ("ge",) else "attention units"
+    typer.echo(f"max {units} per architecture: {limit}")
     typer.echo(f"architectures in the space (baseline included): {loaded.size:,}")
     if sample and output is not None:
         rng = random.Random(seed)
@@ -81,6 +86,31 @@ def space(
             candidate = loaded.sample(rng)
             name = f"{n:03d}-{candidate.code.replace(' ', '_')}.yaml"
             typer.echo(f"wrote {generate_model_yaml(loaded, candidate).write(output / name)}")
+
+
+def _task_note(task: str) -> str:
+    """Nothing for detection (as before tasks were shown); else the head's task."""
+    return "" if task == "detect" else f" ({task})"
+
+
+def _choices_text(choices: tuple[Placement, ...]) -> str:
+    """A point's choices in one line: GE's ``variants x extents x modes``, then the other modules and their modes.
+
+    A GE-only point reads as it always did: ``theta,theta-minus,theta-plus x 2,4,8,global x after,inside``.
+    """
+    from ge_nas.layers.choices import GE, MODULES, extent_label
+
+    ge = [c for c in choices if c.module == GE]
+    others = [name for name in MODULES if name != GE and any(c.module == name for c in choices)]
+    parts = []
+    if ge:
+        variants, extents = sorted({c.variant for c in ge}), sorted({extent_label(c.extent) for c in ge})
+        modes = sorted({c.mode for c in ge})
+        parts.append(("GE " if others else "") + f"{','.join(variants)} x {','.join(extents)} x {','.join(modes)}")
+    if others:
+        modes = sorted({c.mode for c in choices if c.module != GE})
+        parts.append(f"{','.join(others)} x {','.join(modes)}")
+    return "; ".join(parts)
 
 
 @app.command()

@@ -1,8 +1,10 @@
-"""A built-in synthetic detection dataset, so the demo and the tests need no download.
+"""A built-in synthetic detection (or segmentation) dataset, so the demo and the tests need no download.
 
 Coloured shapes (one class per shape, each class with its own hue, jittered) on a
 noisy background, written in Ultralytics YOLO format: ``images/{train,val}``,
-``labels/{train,val}`` and a ``data.yaml``. Generation is deterministic for given
+``labels/{train,val}`` and a ``data.yaml``. With ``task="segment"`` each label is the
+shape's outline as a polygon (a triangle's three corners, a square's four, a circle as a
+32-gon) instead of its box; the images are the same. Generation is deterministic for given
 arguments; an existing dataset made with the same arguments is reused as it is.
 
 The output folder is never a place to lose data: a dataset is written into a new or
@@ -31,9 +33,13 @@ from PIL import Image, ImageDraw
 
 from ge_nas.errors import InputError
 
-__all__ = ["CLASS_NAMES", "SyntheticSpec", "default_dataset_dir", "make_synthetic_dataset"]
+__all__ = ["CLASS_NAMES", "TASKS", "SyntheticSpec", "default_dataset_dir", "make_synthetic_dataset"]
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle")
+# Label formats the generator writes: boxes, or outlines as polygons.
+TASKS: tuple[str, ...] = ("detect", "segment")
+# Corners of the polygon a circle's outline is written as.
+_CIRCLE_CORNERS = 32
 # One base colour per class (RGB); each object gets it with some jitter.
 _CLASS_COLOURS = np.array([(230, 60, 50), (60, 200, 70), (60, 90, 235)], dtype=np.int16)
 _MANIFEST = "ge_nas_dataset.json"
@@ -53,11 +59,20 @@ class SyntheticSpec:
     seed: int = 0
     max_objects: int = 3
     version: int = 1  # bump when the drawing changes, so stale caches are regenerated
+    task: str = "detect"
+
+    def manifest(self) -> dict[str, object]:
+        """What the dataset's manifest records; a detection dataset's as before tasks existed, so it is reused."""
+        fields = asdict(self)
+        if self.task == "detect":
+            del fields["task"]
+        return fields
 
 
 def default_dataset_dir(spec: SyntheticSpec, root: Path = Path("studies") / "data") -> Path:
     """Where the dataset for ``spec`` lives by default (one folder per setting)."""
-    return root / f"synthetic-{spec.imgsz}px-{spec.n_train}+{spec.n_val}-seed{spec.seed}"
+    task = "" if spec.task == "detect" else f"{spec.task}-"
+    return root / f"synthetic-{task}{spec.imgsz}px-{spec.n_train}+{spec.n_val}-seed{spec.seed}"
 
 
 def make_synthetic_dataset(
@@ -67,14 +82,17 @@ def make_synthetic_dataset(
     imgsz: int = 128,
     seed: int = 0,
     max_objects: int = 3,
+    task: str = "detect",
 ) -> Path:
-    """Generate (or reuse) the dataset under ``root`` and return its ``data.yaml``."""
-    spec = SyntheticSpec(n_train, n_val, imgsz, seed, max_objects)
+    """Generate (or reuse) the dataset under ``root`` and return its ``data.yaml``; ``task``: detect or segment."""
+    spec = SyntheticSpec(n_train, n_val, imgsz, seed, max_objects, task=task)
     if min(n_train, n_val) < 1 or imgsz < 32 or max_objects < 1:
         raise ValueError("synthetic dataset needs n_train, n_val, max_objects >= 1 and imgsz >= 32")
+    if task not in TASKS:
+        raise ValueError(f"synthetic dataset task {task!r}: use one of {', '.join(TASKS)}")
     root = Path(root) if root is not None else default_dataset_dir(spec)
     manifest = root / _MANIFEST
-    if manifest.is_file() and _read_manifest(manifest) == asdict(spec):
+    if manifest.is_file() and _read_manifest(manifest) == spec.manifest():
         return root / "data.yaml"
     replace = _check_output(root)
     # Build inside the target folder and move the files up at the end, the manifest last: an
@@ -145,7 +163,7 @@ def _write(staging: Path, root: Path, spec: SyntheticSpec) -> None:
         (staging / "images" / split).mkdir(parents=True)
         (staging / "labels" / split).mkdir(parents=True)
         for i in range(count):
-            image, labels = _draw_image(rng, spec.imgsz, spec.max_objects)
+            image, labels = _draw_image(rng, spec.imgsz, spec.max_objects, spec.task)
             image.save(staging / "images" / split / f"{i:05d}.png")
             (staging / "labels" / split / f"{i:05d}.txt").write_text("".join(labels))
     data = {
@@ -155,11 +173,14 @@ def _write(staging: Path, root: Path, spec: SyntheticSpec) -> None:
         "names": dict(enumerate(CLASS_NAMES)),
     }
     (staging / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    (staging / _MANIFEST).write_text(json.dumps(asdict(spec)))
+    (staging / _MANIFEST).write_text(json.dumps(spec.manifest()))
 
 
-def _draw_image(rng: np.random.Generator, imgsz: int, max_objects: int) -> tuple[Image.Image, list[str]]:
-    """One noisy background with 1..max_objects non-overlapping shapes, and its YOLO labels."""
+def _draw_image(rng: np.random.Generator, imgsz: int, max_objects: int, task: str) -> tuple[Image.Image, list[str]]:
+    """One noisy background with 1..max_objects non-overlapping shapes, and its YOLO labels (boxes or outlines).
+
+    The random draws are the same for both tasks, so a segmentation dataset shows the same images.
+    """
     background = rng.integers(60, 190, size=3)
     pixels = background + rng.normal(0, 18, size=(imgsz, imgsz, 3))
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
@@ -177,21 +198,33 @@ def _draw_image(rng: np.random.Generator, imgsz: int, max_objects: int) -> tuple
             continue
         cls = int(rng.integers(len(CLASS_NAMES)))
         colour = tuple(int(c) for c in np.clip(_CLASS_COLOURS[cls] + rng.integers(-25, 26, size=3), 0, 255))
-        _draw_shape(draw, cls, box, colour)
+        outline = _outline(cls, box)
+        if CLASS_NAMES[cls] == "circle":
+            draw.ellipse(box, fill=colour)
+        elif CLASS_NAMES[cls] == "square":
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.polygon(outline, fill=colour)
         boxes.append(box)
-        cx, cy = (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz
-        labels.append(f"{cls} {cx:.6f} {cy:.6f} {size / imgsz:.6f} {size / imgsz:.6f}\n")
+        if task == "segment":
+            corners = " ".join(f"{x / imgsz:.6f} {y / imgsz:.6f}" for x, y in outline)
+            labels.append(f"{cls} {corners}\n")
+        else:
+            cx, cy = (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz
+            labels.append(f"{cls} {cx:.6f} {cy:.6f} {size / imgsz:.6f} {size / imgsz:.6f}\n")
     return image, labels
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, cls: int, box: tuple[float, ...], colour: tuple[int, ...]) -> None:
+def _outline(cls: int, box: tuple[float, ...]) -> list[tuple[float, float]]:
+    """The shape's outline in pixels: the polygon drawn (a square, a triangle), or a circle's 32-gon."""
     x0, y0, x1, y1 = box
-    if CLASS_NAMES[cls] == "circle":
-        draw.ellipse(box, fill=colour)
-    elif CLASS_NAMES[cls] == "square":
-        draw.rectangle(box, fill=colour)
-    else:
-        draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=colour)
+    if CLASS_NAMES[cls] == "square":
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    if CLASS_NAMES[cls] == "triangle":
+        return [((x0 + x1) / 2, y0), (x1, y1), (x0, y1)]
+    cx, cy, radius = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2
+    angles = np.linspace(0, 2 * np.pi, _CIRCLE_CORNERS, endpoint=False)
+    return [(cx + radius * np.cos(a), cy + radius * np.sin(a)) for a in angles]
 
 
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

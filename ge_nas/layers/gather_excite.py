@@ -41,32 +41,17 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ge_nas.layers.choices import GLOBAL_EXTENT, check_variant_and_extent
+from ge_nas.layers.choices import GLOBAL_EXTENT, VARIANTS, check_variant_and_extent
+from ge_nas.layers.unit import OPEN_GATE_BIAS, AttentionUnit, GateOps, reduced_channels
 
-__all__ = [
-    "OPEN_GATE_BIAS",
-    "GateOps",
-    "GatherExcite",
-    "gather_excite_ops",
-    "gather_excite_param_count",
-    "gather_size",
-    "reduced_channels",
-]
+__all__ = ["GatherExcite", "gather_excite_ops", "gather_excite_param_count", "gather_size"]
 
-REDUCTION = 16
-OPEN_GATE_BIAS = 3.0  # sigmoid(3) ~= 0.95: an inherited network starts close to its parent
 _GLOBAL_LEARNED_EXTENT = 8
-
-
-def reduced_channels(channels: int) -> int:
-    """Hidden width of the θ+ MLP: ``C / 16`` rounded, at least 1 (timm's rule)."""
-    return max(1, int(channels / REDUCTION + 0.5))
 
 
 def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
@@ -75,7 +60,7 @@ def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
     θ: per depthwise conv ``9C`` weights (no bias, BN follows) plus ``2C`` BN affine
     parameters. θ+: plus the MLP ``C*r + r + r*C + C`` (1x1 convs with bias).
     """
-    check_variant_and_extent(variant, extent)
+    _check(variant, extent)
     if variant == "theta-minus":
         return 0
     n_conv = int(math.log2(extent or _GLOBAL_LEARNED_EXTENT))
@@ -86,29 +71,10 @@ def gather_excite_param_count(channels: int, variant: str, extent: int) -> int:
     return count
 
 
-@dataclass(frozen=True)
-class GateOps:
-    """Operations of one GE unit on one ``C x H x W`` map (batch 1), by kind, in thop's units.
-
-    thop counts a convolution's multiply-adds (bias left out), 4 per element of a
-    BatchNorm's input, an average pool's summed inputs plus one divide per output (only
-    inputs inside the map with ``count_include_pad=False``), and a mean the same way.
-    Operations thop has no rule for count their elementary steps per output element: ReLU
-    1 (a max), nearest interpolation 1 (a read), sigmoid 3 (exp, add, divide: thop's count
-    for softmax's), the gating multiply 1. Ultralytics' GFLOPs are ``2 * ops / 1e9``.
-    """
-
-    convolutions: int  # θ/θ+ gather's depthwise 3x3 convs and θ+'s 1x1 MLP
-    normalisations: int  # the BatchNorm after each gather conv
-    pooling: int  # θ−'s average pool, or the global mean
-    activations: int  # ReLU in the gather and the MLP
-    interpolation: int  # the gate brought back to H x W
-    sigmoid: int
-    multiply: int  # x * gate
-
-    @property
-    def total(self) -> int:
-        return sum(getattr(self, f.name) for f in fields(self))
+def _check(variant: str, extent: int) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown Gather-Excite variant {variant!r}: use one of {', '.join(VARIANTS)}")
+    check_variant_and_extent(variant, extent)
 
 
 def gather_size(height: int, width: int, extent: int) -> tuple[int, int]:
@@ -133,7 +99,7 @@ def gather_excite_ops(channels: int, variant: str, extent: int, height: int, wid
     ``C H W`` when the gate is smaller than the map and not 1x1; sigmoid ``3 *`` the gate's
     elements (after interpolation); multiply ``C H W``.
     """
-    check_variant_and_extent(variant, extent)
+    _check(variant, extent)
     c = channels
     convolutions = normalisations = pooling = activations = 0
     is_global = extent == GLOBAL_EXTENT
@@ -188,7 +154,7 @@ def _learned_gather(channels: int, extent: int, relu_after_last: bool) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-class GatherExcite(nn.Module):
+class GatherExcite(AttentionUnit):
     """One Gather-Excite unit; output shape and dtype equal the input's.
 
     Args:
@@ -198,9 +164,9 @@ class GatherExcite(nn.Module):
     """
 
     def __init__(self, channels: int, variant: str = "theta-plus", extent: int = GLOBAL_EXTENT) -> None:
-        super().__init__()
-        check_variant_and_extent(variant, extent)
-        self.channels, self.variant, self.extent = channels, variant, extent
+        super().__init__(channels)
+        _check(variant, extent)
+        self.variant, self.extent = variant, extent
         self.gather: nn.Module | None = None
         if variant != "theta-minus":
             is_global = extent == GLOBAL_EXTENT
@@ -232,6 +198,9 @@ class GatherExcite(nn.Module):
                 norm = [m for m in self.gather if isinstance(m, nn.BatchNorm2d)][-1]
                 norm.weight.zero_()
                 norm.bias.fill_(bias)
+
+    def ops(self, height: int, width: int) -> GateOps:
+        return gather_excite_ops(self.channels, self.variant, self.extent, height, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Gate ``x`` by the context gathered around each position."""

@@ -1,11 +1,15 @@
-"""A residual bottleneck with a Gather-Excite unit on its branch: the paper's placement.
+"""A residual bottleneck with an attention unit on its branch: the paper's placement.
 
 Hu et al. put GE inside every ResNet bottleneck, on the residual branch after its last
-normalisation and before the sum with the identity (where SE goes). ``GEBottleneck``
-does that for the bottlenecks inside a YOLOv8 C2f block: it keeps the bottleneck's own
-``cv1``/``cv2`` (so their weights keep their names and can be inherited) and gates the
-branch before the shortcut is added. Head C2f blocks have no shortcut; there the GE
-gates the bottleneck's output.
+normalisation and before the sum with the identity (where SE goes, and where the CBAM, ECA
+and Coordinate Attention papers put theirs). ``GEBottleneck`` does that for the bottlenecks
+inside a YOLO C2f or C3k2 block (those of its C3k blocks included): it keeps the
+bottleneck's own ``cv1``/``cv2`` (so their weights keep their names and can be inherited)
+and gates the branch before the shortcut is added. Head C2f blocks have no shortcut; there
+the unit gates the bottleneck's output.
+
+The class and its ``ge`` attribute keep their names from when GE was the only module:
+checkpoints store both, whichever unit ``ge`` holds.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge_nas.layers.gather_excite import GatherExcite
+from ge_nas.layers.unit import AttentionUnit
 
 __all__ = ["GEBottleneck"]
 
@@ -24,10 +28,10 @@ class GEBottleneck(nn.Module):
     Args:
         bottleneck: any module with ``cv1``, ``cv2`` and a boolean ``add`` (Ultralytics'
             ``Bottleneck``); its convolutions are reused as they are.
-        ge: the Gather-Excite unit for the branch (its channels equal ``cv2``'s output).
+        ge: the attention unit for the branch (its channels equal ``cv2``'s output).
     """
 
-    def __init__(self, bottleneck: nn.Module, ge: GatherExcite) -> None:
+    def __init__(self, bottleneck: nn.Module, ge: AttentionUnit) -> None:
         super().__init__()
         self.cv1, self.cv2, self.add = bottleneck.cv1, bottleneck.cv2, bool(bottleneck.add)
         self.ge = ge

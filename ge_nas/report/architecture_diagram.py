@@ -21,12 +21,12 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from ge_nas.layers.choices import PAPER_NAMES, extent_label
+from ge_nas.layers.choices import choice_label
 from ge_nas.safe_yaml import load_yaml
 from ge_nas.space.candidate import Candidate
-from ge_nas.yolo.model_names import DETECT_MODULE
+from ge_nas.yolo.model_names import HEAD_TASKS
 
-__all__ = ["ge_units", "network_layout", "yaml_changes"]
+__all__ = ["attention_units", "network_layout", "yaml_changes"]
 
 # Modules that halve the map (a stride-2 conv) or double it (an upsample), by their YAML arguments.
 _DOWNSAMPLING = {"Conv": 2, "DWConv": 2, "GhostConv": 2, "ADown": None, "SCDown": 2, "AConv": None}
@@ -35,7 +35,8 @@ _DOWNSAMPLING = {"Conv": 2, "DWConv": 2, "GhostConv": 2, "ADown": None, "SCDown"
 def network_layout(model_yaml: str) -> dict[str, Any]:
     """The layers of a model YAML as boxes (index, module, part, pyramid level) and the edges between them.
 
-    The part is ``backbone``, ``neck`` (the YAML's head section up to ``Detect``) or ``head``.
+    The part is ``backbone``, ``neck`` (the YAML's head section up to the head layer: ``Detect``,
+    ``Segment``, ...) or ``head``.
 
     The level is log2 of the stride: each stride-2 downsampling adds one, each 2x upsample
     takes one away, and a layer with several inputs sits at its first input's level.
@@ -51,14 +52,15 @@ def network_layout(model_yaml: str) -> dict[str, Any]:
         sources = [s for s in sources if s >= 0]
         level = layers[sources[0]]["level"] if sources else 0
         level += _level_change(str(module), args)
-        part = section if section == "backbone" else "head" if module == DETECT_MODULE else "neck"
+        part = section if section == "backbone" else "head" if module in HEAD_TASKS else "neck"
         layers.append({"index": index, "module": str(module), "part": part, "level": level})
         edges.extend([source, index] for source in sources)
     return {"layers": layers, "edges": edges}
 
 
-def ge_units(key: str | None) -> list[dict[str, Any]]:
-    """A trial's GE units, by base layer: where (``after`` or ``inside``), which variant and extent, and a label."""
+def attention_units(key: str | None) -> list[dict[str, Any]]:
+    """A trial's attention units, by base layer: where (``after`` or ``inside``), which module, variant and extent,
+    and a label (``θ+ 4``, ``CBAM``)."""
     try:
         placements = Candidate.from_key(key or "").placements
     except ValueError:
@@ -67,9 +69,10 @@ def ge_units(key: str | None) -> list[dict[str, Any]]:
         {
             "layer": layer,
             "mode": placement.mode,
+            "module": placement.module,
             "variant": placement.variant,
             "extent": placement.extent,
-            "label": f"{PAPER_NAMES[placement.variant]} {extent_label(placement.extent)}",
+            "label": choice_label(placement.variant, placement.extent),
         }
         for layer, placement in placements
     ]
@@ -93,7 +96,7 @@ def _rows(model_yaml: str) -> list[str]:
 
 
 def _level_change(module: str, args: Any) -> int:
-    if module == DETECT_MODULE:
+    if module in HEAD_TASKS:
         return 0
     if module == "nn.Upsample":
         return -1

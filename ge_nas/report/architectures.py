@@ -25,15 +25,19 @@ import pandas as pd
 
 from ge_nas import __version__
 from ge_nas.errors import InputError
+from ge_nas.layers.choices import MODULES
+from ge_nas.ranking.effects import Trained, module_effects
 from ge_nas.ranking.fronts import Ranking, rank_study
 from ge_nas.ranking.tables import ARCHITECTURES, STUDIES, architecture_rows, study_summary
+from ge_nas.space.candidate import Candidate
 from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url, open_existing_storage, safe_url
-from ge_nas.storage.records import COSTS, Status, Strategy, read_record
+from ge_nas.storage.records import COSTS, Status, Strategy, cost_value, read_record
 from ge_nas.storage.studies import load_existing_study, proxy_settings, stored_settings, study_names
 
 __all__ = [
     "PICKS",
     "StudyListing",
+    "by_module",
     "export_yaml",
     "fronts",
     "list_studies",
@@ -149,6 +153,57 @@ def summary(storage_url: str, study_name: str) -> dict[str, Any]:
     """The study's row of ``ge_nas_studies``: counts, hypervolume, knee, best and baseline accuracy."""
     study, ranking, _ = _ranked(storage_url, study_name)
     return study_summary(study, ranking)
+
+
+def by_module(storage_url: str, study_name: str) -> pd.DataFrame:
+    """Where attention pays, by module: per attention module the study trained, its trained architectures,
+    how many are on front 1, and what a unit of it adds against the architectures with none of it.
+
+    Columns: ``module``, ``architectures``, ``on_front``, ``compared_with`` (architectures without
+    it), ``accuracy_effect`` with its Welch interval ``effect_ci_low``/``high`` (NULL with fewer than
+    two architectures on a side), ``significant``, and ``cost_effect_pct``, the change in the study's
+    first cost in percent (NULL in a single-objective study). See :mod:`ge_nas.ranking.effects`.
+    """
+    _, ranking, _ = _ranked(storage_url, study_name)
+    cost = ranking.objectives[1] if len(ranking.objectives) > 1 else None
+    trained = [
+        Trained(
+            dict(Candidate.from_key(a.record.key).placements),
+            a.accuracy,
+            a.front,
+            cost_value(a.record, cost) if cost else None,
+        )
+        for a in ranking.ranked
+        if a.record.key
+    ]
+    rows = [
+        {
+            "module": MODULES[name].label,
+            "architectures": effect.n,
+            "on_front": effect.on_front,
+            "compared_with": effect.n_without,
+            "accuracy_effect": effect.accuracy,
+            "effect_ci_low": effect.effect.low if effect.effect else None,
+            "effect_ci_high": effect.effect.high if effect.effect else None,
+            "significant": effect.clear,
+            "cost_effect_pct": effect.cost,
+        }
+        for name, effect in module_effects(trained).items()
+    ]
+    return pd.DataFrame(rows, columns=_MODULE_COLUMNS)
+
+
+_MODULE_COLUMNS = (
+    "module",
+    "architectures",
+    "on_front",
+    "compared_with",
+    "accuracy_effect",
+    "effect_ci_low",
+    "effect_ci_high",
+    "significant",
+    "cost_effect_pct",
+)
 
 
 def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:

@@ -44,7 +44,7 @@ from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs
 
 from ge_nas.ranking.intervals import Estimate
-from ge_nas.report.architecture_diagram import ge_units, network_layout, yaml_changes
+from ge_nas.report.architecture_diagram import attention_units, network_layout, yaml_changes
 from ge_nas.report.dashboard_figures import (
     FIGURES,
     attention_figure,
@@ -199,7 +199,7 @@ def trial_details(view: StudyView) -> dict[str, Any]:
             "seeds": {str(s): curve[-1][1] for s, curve in sorted(e.seed_curves.items()) if curve},
             "curves": {str(s): [list(point) for point in curve] for s, curve in sorted(e.seed_curves.items())},
             "costs": {COSTS[c].label: format_cost(c, v) for c, v in e.costs.items()},
-            "units": ge_units(e.record.key),
+            "units": attention_units(e.record.key),
             "changes": yaml_changes(baseline_yaml, e.record.yaml),
             "note": e.note,
         }

@@ -3,8 +3,9 @@
 * :func:`pareto_figure`: accuracy against cost, every trial; 95 % intervals as error bars
   (accuracy over seeds; the latency ratio's when latency is the cost); architectures
   confirmed with several seeds as diamonds;
-* :func:`attention_figure`: where attention pays: per insertion point and variant/extent, how
-  often on front 1 and the average effect on accuracy and cost, with its interval; a cell
+* :func:`attention_figure`: where attention pays: per insertion point and unit (grouped by
+  module: GE by variant/extent, then SE, ECA, CBAM, Coordinate Attention, SimAM), how often
+  on front 1 and the average effect on accuracy and cost, with its interval; a cell
   whose interval includes 0 (or that rests on one architecture) is faded;
 * :func:`curves_figure`: every proxy's learning curve, pruned ones cut where they stopped;
 * :func:`progress_figure`: the share of the reference box the front covers, after every
@@ -16,15 +17,14 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ge_nas.layers.choices import EXTENTS, PAPER_NAMES, VARIANTS, extent_label
-from ge_nas.ranking.intervals import Estimate, difference_interval
+from ge_nas.layers.choices import EXTENTS, GE, MODULES, VARIANTS, choice_label, module_of
+from ge_nas.ranking.effects import Trained, UnitEffect, unit_effects
 from ge_nas.report.study_view import Evaluation, StudyView
 from ge_nas.storage.records import COSTS, Status, latency_text
 
@@ -218,10 +218,12 @@ def _latency_bars(members: Sequence[Evaluation], cost: str) -> dict[str, Any]:
 
 
 def attention_figure(view: StudyView) -> go.Figure:
-    """Per insertion point and variant/extent: front-1 appearances, and average effects on accuracy and cost.
+    """Per insertion point and unit: front-1 appearances, and average effects on accuracy and cost.
 
-    An effect compares the trained architectures with that unit at that point against those
-    with no GE there at all: under a random or TPE search that estimates what the unit adds,
+    Columns are grouped by module: GE's variants and extents first, then the other modules a
+    study offered. An effect compares the trained architectures with that unit at that point
+    against those with no unit there at all (:mod:`ge_nas.ranking.effects`): under a random or
+    TPE search that estimates what the unit adds,
     other units averaged out. Each accuracy effect carries Welch's 95 % interval over the two
     groups of architectures; a cell whose interval includes 0, or that has no interval (one
     architecture), is drawn faded (its colour at 0), its numbers still shown.
@@ -230,8 +232,8 @@ def attention_figure(view: StudyView) -> go.Figure:
     rows, columns, cells = _attention_cells(view, cost)
     titles = (
         "on front 1 (architectures)",
-        f"Δ {view.accuracy_name} vs no GE there",
-        f"Δ {COSTS[cost].label} vs no GE there",
+        f"Δ {view.accuracy_name} vs no unit there",
+        f"Δ {COSTS[cost].label} vs no unit there",
     )
     figure = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
     panels = (("on_front", "Blues", None), ("accuracy", "RdBu", 0.0), ("cost", "RdBu_r", 0.0))
@@ -257,7 +259,7 @@ def attention_figure(view: StudyView) -> go.Figure:
         )
     figure.update_layout(
         _layout(
-            "Where attention pays: insertion point x GE variant/extent",
+            "Where attention pays: insertion point x unit (GE by variant/extent, then the other modules)",
             "each cell: architectures with that unit there (n), the mean effect and its 95 % interval; "
             "faded where the interval includes 0 or rests on one architecture",
             top=110,
@@ -266,7 +268,9 @@ def attention_figure(view: StudyView) -> go.Figure:
     )
     figure.update_yaxes(autorange="reversed")
     if not rows:
-        figure.add_annotation(text="no architecture with GE trained yet", showarrow=False, xref="paper", yref="paper")
+        figure.add_annotation(
+            text="no architecture with an attention unit trained yet", showarrow=False, xref="paper", yref="paper"
+        )
     return figure
 
 
@@ -386,66 +390,41 @@ def progress_figure(view: StudyView) -> go.Figure:
     return figure
 
 
-# An attention heatmap's row: (layer, mode); its column: (variant, extent).
+# An attention heatmap's row: (layer, mode); its column: (variant, extent), a GE variant or another module.
 _Row = tuple[int, str]
 _Column = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class _Cell:
-    """One insertion point x variant/extent, over the trained architectures."""
-
-    n: int  # architectures with this unit here
-    on_front: int  # of which on front 1
-    n_without: int  # architectures with no GE at this layer, the comparison group
-    effect: Estimate | None  # mean accuracy with the unit minus mean accuracy without GE here, Welch's interval
-    cost: float | None  # the same for the cost, in percent: GFLOPs and parameters differ by orders of magnitude
-
-    @property
-    def accuracy(self) -> float | None:
-        return None if self.effect is None else self.effect.mean
-
-    @property
-    def clear(self) -> bool:
-        """The accuracy effect's interval excludes 0."""
-        return self.effect is not None and self.effect.excludes_zero
-
-
-def _attention_cells(view: StudyView, cost: str) -> tuple[list[_Row], list[_Column], dict[tuple[_Row, _Column], _Cell]]:
-    """Rows, columns and, for each cell some architecture filled, its counts and average effects."""
-    parsed = [(e, dict(e.placements)) for e in view.trained if e.placements is not None]
-    with_unit: dict[tuple[_Row, _Column], list[Evaluation]] = defaultdict(list)
-    for e, placements in parsed:
-        for layer, p in placements.items():
-            with_unit[(layer, p.mode), (p.variant, p.extent)].append(e)
-    # Per layer, the comparison group: architectures without GE there (found once per layer).
-    without: dict[int, tuple[list[float], float | None]] = {}
-    for layer in {row[0] for row, _ in with_unit}:
-        others = [e for e, placements in parsed if layer not in placements]
-        accuracies = [e.accuracy for e in others if e.accuracy is not None]
-        without[layer] = (accuracies, _mean([e.costs.get(cost) for e in others]))
-    cells = {}
-    for (row, col), members in with_unit.items():
-        accuracies_without, cost_without = without[row[0]]
-        unit_cost = _mean([e.costs.get(cost) for e in members])
-        cells[row, col] = _Cell(
-            n=len(members),
-            on_front=sum(e.front == 1 for e in members),
-            n_without=len(accuracies_without),
-            effect=difference_interval([e.accuracy for e in members if e.accuracy is not None], accuracies_without),
-            cost=(unit_cost / cost_without - 1) * 100 if unit_cost is not None and cost_without else None,
-        )
+def _attention_cells(
+    view: StudyView, cost: str
+) -> tuple[list[_Row], list[_Column], dict[tuple[_Row, _Column], UnitEffect]]:
+    """Rows, columns (grouped by module, GE first) and, for each cell some architecture filled, its effect
+    against the architectures with no unit at that layer."""
+    trained = [
+        Trained(dict(e.placements), e.accuracy, e.front, e.costs.get(cost))
+        for e in view.trained
+        if e.placements is not None
+    ]
+    cells = unit_effects(
+        trained,
+        groups_of=lambda t: {((layer, p.mode), (p.variant, p.extent)) for layer, p in t.placements.items()},
+        compared_by=lambda cell: cell[0][0],
+        lacks=lambda layer, t: layer not in t.placements,
+    )
     rows = sorted({row for row, _ in cells})
-    columns = sorted({col for _, col in cells}, key=lambda c: (VARIANTS.index(c[0]), EXTENTS.index(c[1])))
+    columns = sorted({col for _, col in cells}, key=_column_order)
     return rows, columns, cells
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else None
+def _column_order(column: _Column) -> tuple[int, int, int]:
+    variant, extent = column
+    module = module_of(variant)
+    if module != GE:
+        return list(MODULES).index(module), 0, 0
+    return 0, VARIANTS.index(variant), EXTENTS.index(extent)
 
 
-def _cell_colour(field: str, cell: _Cell | None) -> float | None:
+def _cell_colour(field: str, cell: UnitEffect | None) -> float | None:
     """The colour value of a cell: faded to 0 when its accuracy effect is within the noise (or unmeasured)."""
     if cell is None:
         return None
@@ -454,7 +433,7 @@ def _cell_colour(field: str, cell: _Cell | None) -> float | None:
     return getattr(cell, field) if cell.clear else 0.0
 
 
-def _cell_text(field: str, cell: _Cell | None) -> str:
+def _cell_text(field: str, cell: UnitEffect | None) -> str:
     value = getattr(cell, field, None)
     if value is None:
         return ""
@@ -466,7 +445,7 @@ def _cell_text(field: str, cell: _Cell | None) -> str:
     return f"{value:+.3f}" + (f" ±{half:.3f}" if half is not None else "") + f" (n={cell.n})"
 
 
-def _cell_hover(cell: _Cell | None, view: StudyView, cost: str) -> str:
+def _cell_hover(cell: UnitEffect | None, view: StudyView, cost: str) -> str:
     if cell is None:
         return "not trained at this point"
     effect = cell.effect
@@ -480,7 +459,7 @@ def _cell_hover(cell: _Cell | None, view: StudyView, cost: str) -> str:
     cost_change = "n/a" if cell.cost is None else f"{cell.cost:+.3f}%"
     return (
         f"in {cell.n} trained architecture(s), {cell.on_front} on front 1<br>"
-        f"vs {cell.n_without} without GE at this point: {view.accuracy_name} {accuracy}, "
+        f"vs {cell.n_without} without a unit at this point: {view.accuracy_name} {accuracy}, "
         f"{COSTS[cost].label} {cost_change}"
     )
 
@@ -491,8 +470,7 @@ def _point_label(row: tuple[int, str]) -> str:
 
 
 def _choice_label(col: tuple[str, int]) -> str:
-    variant, extent = col
-    return f"{PAPER_NAMES.get(variant, variant)} {extent_label(extent)}"
+    return choice_label(*col)
 
 
 def _insertion_points(e: Evaluation) -> str:

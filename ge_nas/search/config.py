@@ -42,7 +42,6 @@ __all__ = [
     "GFLOPS_COUNT",
     "LATENCY_BACKENDS",
     "MAX_SEEDS",
-    "NEW_UNIT_LR_FACTOR",
     "PRUNERS",
     "SAMPLERS",
     "STRATEGIES",
@@ -50,11 +49,13 @@ __all__ = [
     "SUPERNET_TRIALS",
     "USER_DATASET",
     "DatasetDefaults",
+    "FineTune",
     "Objectives",
     "ProxySettings",
     "SearchConfig",
     "SupernetSettings",
     "build_config",
+    "check_objectives_fit",
     "check_option",
     "file_sha256",
     "fine_tune_recipe",
@@ -80,23 +81,52 @@ GENERIC_DATASET_NAMES = frozenset({"data", "dataset"})
 # What Ultralytics (and torch's generators) accept as a seed.
 MAX_SEED = 2**32 - 1
 
-# Training settings for a model that inherited a trained parent. Ultralytics' "auto" optimizer
-# (AdamW at about 1.4e-3 on small runs) and its warm-up (bias learning rate 0.1) suit training
-# from scratch; on inherited weights they wreck the parent in the first epoch (measured on the
-# built-in data: parent 0.63 mAP50-95, 0.013 after one epoch at the auto settings, 0.62 with these).
-FINE_TUNE: dict[str, Any] = {"optimizer": "AdamW", "lr0": 2e-4, "warmup_epochs": 0}
 
-# At that gentle rate the inherited weights stay put, but new GE units, which start as an
-# open gate, barely move in a few proxy epochs: a θ and a θ+ unit at one point then score
-# the same to four decimals. So in an inheriting run the parameters of GatherExcite units
-# train this many times faster (their own optimizer parameter groups, same schedule).
-NEW_UNIT_LR_FACTOR = 10.0
+@dataclass(frozen=True)
+class FineTune:
+    """How a model that inherited a trained parent trains: a proxy, or ``ge-nas train --weights``.
+
+    Ultralytics' "auto" optimizer (AdamW at about 1.4e-3 on small runs) and its warm-up (bias
+    learning rate 0.1) suit training from scratch; on inherited weights they wreck the parent
+    in the first epoch (measured on the built-in data: parent 0.63 mAP50-95, 0.013 after one
+    epoch at the auto settings, 0.62 at ``lr0`` 2e-4 without warm-up). So inherited weights
+    train gently, and the new GE units, which must learn within a few epochs, apart from them.
+
+    Args:
+        optimizer: Ultralytics' optimizer name.
+        lr0: the inherited weights' learning rate (no warm-up; Ultralytics' linear decay).
+        new_unit_lr_factor: the GE units' parameters train this many times faster (their
+            own optimizer parameter groups, same schedule). At 1x a θ and a θ+ unit at one
+            point scored the same to four decimals after a proxy: the units barely moved.
+        gate_bias: new GE units start with the gate ``sigmoid(gate_bias)`` everywhere (see
+            :meth:`ge_nas.layers.gather_excite.GatherExcite.open_gate`): near 1, the candidate
+            starts close to its parent, but the gate's gradient shrinks as ``s(1 - s)``.
+        units_alone_epochs: the first epochs train the new GE units alone, on the inherited
+            layers frozen (weights and BatchNorm statistics), before everything trains jointly.
+    """
+
+    optimizer: str = "AdamW"
+    lr0: float = 2e-4
+    new_unit_lr_factor: float = 10.0
+    gate_bias: float = 3.0
+    units_alone_epochs: int = 0
+
+    def overrides(self) -> dict[str, Any]:
+        """Ultralytics' training arguments this recipe sets."""
+        return {"optimizer": self.optimizer, "lr0": self.lr0, "warmup_epochs": 0}
 
 
-def fine_tune_recipe() -> str:
+# The recipe every inherited proxy of a search trains with (``benchmarks/proxy_fidelity.py`` compares others).
+FINE_TUNE = FineTune()
+
+
+def fine_tune_recipe(recipe: FineTune = FINE_TUNE) -> str:
     """How inherited proxies train, in one line; a study stores it, so proxies of another recipe never mix."""
-    settings = " ".join(f"{k}={v}" for k, v in FINE_TUNE.items())
-    return f"{settings} nbs=batch new_units_lr_x{NEW_UNIT_LR_FACTOR:g}"
+    settings = " ".join(f"{k}={v}" for k, v in recipe.overrides().items())
+    return (
+        f"{settings} nbs=batch new_units_lr_x{recipe.new_unit_lr_factor:g} gate_bias={recipe.gate_bias:g} "
+        f"units_alone_epochs={recipe.units_alone_epochs}"
+    )
 
 
 @dataclass(frozen=True)
@@ -332,6 +362,7 @@ def build_config(
     """
     # Loading a space builds its base model: torch and Ultralytics are imported only now, so
     # that reading the defaults above (``ge-nas search --help``) stays quick.
+    from ge_nas.data.synthetic import TASKS as SYNTHETIC_TASKS
     from ge_nas.data.synthetic import make_synthetic_dataset
     from ge_nas.data.user_dataset import check_dataset
     from ge_nas.space.search_space import load_space
@@ -349,6 +380,12 @@ def build_config(
     check_backend(check_option("--latency-backend", latency_backend, LATENCY_BACKENDS), checked_device)
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
+    check_objectives_fit(parsed_objectives, loaded.name, loaded.task)
+    if strategy == Strategy.SUPERNET.value and loaded.task != "detect":
+        raise InputError(
+            f"--strategy supernet supports detection bases for now, and space {loaded.name} is a {loaded.task} "
+            "model: use --strategy proxy"
+        )
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
     if not 0 <= seed <= MAX_SEED:
@@ -379,8 +416,13 @@ def build_config(
     if strategy == Strategy.SUPERNET.value:
         trials = trials or SUPERNET_TRIALS
     if dataset is None:
+        if loaded.task not in SYNTHETIC_TASKS:
+            raise InputError(
+                f"space {loaded.name}: the built-in dataset has boxes and outlines, not what a {loaded.task} model "
+                f"learns; give --dataset with {loaded.task} labels"
+            )
         imgsz = imgsz or defaults.imgsz
-        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz), DEMO_DATASET_LABEL
+        data_yaml, dataset_label = make_synthetic_dataset(imgsz=imgsz, task=loaded.task), DEMO_DATASET_LABEL
     else:
         imgsz = imgsz or defaults.imgsz
         data_yaml = check_dataset(dataset)
@@ -422,6 +464,20 @@ def build_config(
         strategy=strategy,
         supernet=SupernetSettings(epochs=supernet_epochs or SUPERNET_EPOCHS),
     )
+
+
+def check_objectives_fit(objectives: Objectives, space_name: str, task: str) -> None:
+    """Refuse a mask accuracy for a space whose base has no segmentation head.
+
+    Raises:
+        InputError: naming the accuracy, the space's task and the fix.
+    """
+    if objectives.accuracy.startswith("mask-") and task != "segment":
+        raise InputError(
+            f"--objectives {objectives.accuracy}: mask mAP needs a segmentation base, and space {space_name} is a "
+            f"{task} model; use a space whose base is a -seg model (e.g. yolo11n-seg.yaml) or "
+            f"{objectives.accuracy.removeprefix('mask-')}"
+        )
 
 
 def workers_for_devices(devices: list[str], workers: int | None) -> int:

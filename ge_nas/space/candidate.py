@@ -1,14 +1,16 @@
-"""A candidate architecture: one choice (none, or variant + extent + mode) per insertion point.
+"""A candidate architecture: one choice (none, or a unit and its mode) per insertion point.
 
 Candidates are plain, hashable values. Two equal architectures always have the same
 ``key`` whatever order their placements were given in, and a short ``code`` fits a
 plot label:
 
-* ``key``: ``"base"`` for no GE at all, else ``"<layer>:<variant>:<extent>:<mode>"``
+* ``key``: ``"base"`` for no unit at all, else ``"<layer>:<variant>:<extent>:<mode>"``
   items joined by ``;`` in layer order, e.g. ``"9:theta:4:after;15:theta-plus:0:inside"``.
+  A module other than GE is its own variant, with extent 0: ``"12:cbam:0:after"``.
 * ``code``: one token per placement, ``<layer><variant><extent>[i]``, where the variant
   is ``m`` (θ−), ``t`` (θ) or ``p`` (θ+), the extent ``2``/``4``/``8``/``g`` (global),
-  and ``i`` marks the ``inside`` mode, e.g. ``"9t4 15pgi"``.
+  and ``i`` marks the ``inside`` mode, e.g. ``"9t4 15pgi"``; another module is its code
+  (``se``, ``eca``, ``cbam``, ``ca``, ``sim``) with no extent: ``"12cbam 15sei"``.
 
 Example:
     >>> c = Candidate.of({15: Placement("theta-plus", 0, "inside"), 9: Placement("theta", 4)})
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ge_nas.layers.choices import GLOBAL_EXTENT, check_variant_and_extent
+from ge_nas.layers.choices import GE, GLOBAL_EXTENT, MODULES, check_variant_and_extent, module_of
 
 __all__ = ["BASELINE_KEY", "MODES", "Candidate", "Placement"]
 
@@ -34,7 +36,8 @@ _VARIANT_LETTER = {"theta-minus": "m", "theta": "t", "theta-plus": "p"}
 
 @dataclass(frozen=True, order=True)
 class Placement:
-    """One GE unit: which variant, which extent (0 = global), and where relative to the layer."""
+    """One unit: which variant (a GE variant, or another module's name), which extent (0 = global), and where
+    relative to the layer."""
 
     variant: str
     extent: int
@@ -46,14 +49,22 @@ class Placement:
             raise ValueError(f"unknown placement mode {self.mode!r}: use one of {', '.join(MODES)}")
 
     @property
+    def module(self) -> str:
+        """The attention module: ``ge`` for θ−, θ and θ+, else the variant (``se``, ``cbam``, ...)."""
+        return module_of(self.variant)
+
+    @property
     def label(self) -> str:
         """``"theta-plus/4/after"``: the form used for Optuna's categorical choices."""
         return f"{self.variant}/{self.extent}/{self.mode}"
 
     @property
     def code(self) -> str:
+        inside = "i" if self.mode == "inside" else ""
+        if self.module != GE:
+            return f"{MODULES[self.module].code}{inside}"
         extent = "g" if self.extent == GLOBAL_EXTENT else str(self.extent)
-        return f"{_VARIANT_LETTER[self.variant]}{extent}{'i' if self.mode == 'inside' else ''}"
+        return f"{_VARIANT_LETTER[self.variant]}{extent}{inside}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class Candidate:
 
     @property
     def units(self) -> int:
-        """Number of insertion points that get GE (an ``inside`` point counts once)."""
+        """Number of insertion points that get a unit (an ``inside`` point counts once)."""
         return len(self.placements)
 
     @property

@@ -1,24 +1,30 @@
-"""Search spaces: which insertion points of a base YOLOv8 model may get GE, and how.
+"""Search spaces: which insertion points of a base YOLO model may get attention units, and which.
 
 A search space file (``search_spaces/*.yaml``) names:
 
 ``base``
-    An Ultralytics YOLOv8 detection YAML by name (``yolov8n.yaml`` ... ``yolov8x.yaml``,
-    ``yolov8s-p2.yaml``) or a path to your own (relative to the space file).
+    An Ultralytics model YAML by name, of the YOLOv8, YOLO11 or YOLO26 family at any scale
+    (``yolov8n.yaml``, ``yolo11s.yaml``, ``yolo26n.yaml``, ``yolov8s-p2.yaml``), with a
+    detection, segmentation (``-seg``), pose or OBB head; or a path to your own (relative
+    to the space file).
 ``points``
-    ``all`` (every C2f and the SPPF), or a list whose items are a layer index, an alias
-    (``backbone.c2f_p3``, ``neck.c2f_p4``, ``sppf``; ``ge-nas space`` lists them), or a
-    mapping ``{at: <index or alias>, variants: [...], extents: [...], modes: [...]}``
-    that overrides the shared choices for that point.
-``variants``, ``extents``, ``modes``
-    The shared choices: variants from ``theta-minus``, ``theta``, ``theta-plus``;
-    extents from ``2``, ``4``, ``8``, ``global`` (or ``0``); placement modes ``after``
-    (a GE layer after the point's output) and ``inside`` (GE on the residual branch of
-    every bottleneck of a C2f, the paper's placement). Defaults: all variants, all
-    extents, ``[after]``. ``inside`` applies to C2f points only; for other points a
-    shared ``inside`` is ignored, and asking for it on such a point is an error.
+    ``all`` (every C2f, C3k2, C2PSA and SPPF: the backbone's blocks and the neck's outputs),
+    or a list whose items are a layer index, an alias (``backbone.c2f_p3``, ``neck.c3k2_p4``,
+    ``sppf``, ``c2psa``; ``ge-nas space`` lists them), or a mapping ``{at: <index or alias>,
+    modules: [...], variants: [...], extents: [...], modes: [...]}`` that overrides the
+    shared choices for that point.
+``modules``, ``variants``, ``extents``, ``modes``
+    The shared choices: attention modules from ``ge`` (Gather-Excite), ``se``, ``eca``,
+    ``cbam``, ``coord`` (Coordinate Attention) and ``simam`` (default: ``[ge]``); GE's
+    variants from ``theta-minus``, ``theta``, ``theta-plus`` and extents from ``2``, ``4``,
+    ``8``, ``global`` (or ``0``), which apply to GE only (defaults: all); placement modes
+    ``after`` (a unit after the point's output) and ``inside`` (a unit on the residual
+    branch of every bottleneck of a C2f or C3k2, those of its C3k blocks included: the
+    papers' placement). Default mode: ``[after]``. ``inside`` applies to C2f and C3k2 points
+    only; for other points a shared ``inside`` is ignored, and asking for it on such a point
+    is an error.
 ``max_units`` (optional)
-    At most this many points get GE in one architecture.
+    At most this many points get a unit in one architecture.
 
 Loading resolves every point against the base model, so a space knows each point's
 layer type, real channel count and stride.
@@ -38,18 +44,20 @@ from pathlib import Path
 from typing import Any
 
 from ge_nas.errors import InputError
-from ge_nas.layers.choices import EXTENTS, GLOBAL_EXTENT, VARIANTS
+from ge_nas.layers.choices import EXTENTS, GE, GLOBAL_EXTENT, MODULES, VARIANTS
 from ge_nas.safe_yaml import excerpt, load_yaml
 from ge_nas.space.candidate import MODES, Candidate, Placement
 from ge_nas.yolo.model_files import LayerInfo, bake_scale, describe_layers, load_model_yaml
-from ge_nas.yolo.model_names import DETECT_MODULE
+from ge_nas.yolo.model_names import HEAD_TASKS, INSIDE_BLOCKS, task_of
 
 __all__ = ["InsertionPoint", "SearchSpace", "load_space", "resolve_space_path", "shipped_spaces"]
 
 SPACE_PACKAGE = "ge_nas.search_spaces"
-_KEYS = ("base", "points", "variants", "extents", "modes", "max_units")
-_POINT_KEYS = ("at", "variants", "extents", "modes")
-_ALL_POINT_MODULES = ("C2f", "SPPF")
+_KEYS = ("base", "points", "modules", "variants", "extents", "modes", "max_units")
+_POINT_KEYS = ("at", "modules", "variants", "extents", "modes")
+_ALL_POINT_MODULES = ("C2f", "C3k2", "C2PSA", "SPPF")
+# Layers with an alias of their own: there is one of each in a YOLO model.
+_SINGLE_LAYERS = ("sppf", "c2psa")
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,17 @@ class SearchSpace:
     layers: tuple[LayerInfo, ...] = field(repr=False)
     points: tuple[InsertionPoint, ...]
     max_units: int | None = None
+
+    @property
+    def task(self) -> str:
+        """The Ultralytics task the base model's head trains for: detect, segment, pose or obb."""
+        return task_of(self.base)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The attention modules some point offers, in :data:`~ge_nas.layers.choices.MODULES` order."""
+        offered = {c.module for p in self.points for c in p.choices}
+        return tuple(name for name in MODULES if name in offered)
 
     @property
     def size(self) -> int:
@@ -200,7 +219,7 @@ class _SpaceReader:
             if key not in _KEYS:
                 raise self.fail(str(key), f"unknown key; allowed keys: {', '.join(_KEYS)}")
         if "base" not in raw:
-            raise self.fail("base", "missing; name a YOLOv8 detection model such as yolov8n.yaml")
+            raise self.fail("base", "missing; name a YOLO model such as yolov8n.yaml, yolo11n.yaml or yolo26n.yaml")
         base_name = str(raw["base"])
         base = self._base(base_name)
         try:
@@ -214,6 +233,7 @@ class _SpaceReader:
             ) from None
         aliases = _aliases(layers)
         shared = {
+            "modules": self._modules(raw.get("modules", [GE]), "modules"),
             "variants": self._variants(raw.get("variants", list(VARIANTS)), "variants"),
             "extents": self._extents(raw.get("extents", list(EXTENTS)), "extents"),
             "modes": self._modes(raw.get("modes", ["after"]), "modes"),
@@ -239,12 +259,15 @@ class _SpaceReader:
         except FileNotFoundError:
             raise self.fail(
                 "base",
-                f"unknown base model {name!r}; use an Ultralytics YOLOv8 detection YAML such as "
-                "yolov8n.yaml ... yolov8x.yaml or yolov8s-p2.yaml, or a path to your own model YAML",
+                f"unknown base model {name!r}; use an Ultralytics YOLOv8, YOLO11 or YOLO26 YAML such as "
+                "yolov8n.yaml, yolo11s.yaml, yolo26n-seg.yaml or yolov8s-p2.yaml, or a path to your own model YAML",
             ) from None
-        rows = d.get("backbone", []) + d.get("head", [])
-        if not rows or rows[-1][2] != DETECT_MODULE:
-            raise self.fail("base", f"{name!r} is not a detection model: its last layer must be Detect")
+        if not task_of(d):
+            raise self.fail(
+                "base",
+                f"{name!r} has no detection, segmentation, pose or OBB head: its last layer must be one of "
+                f"{', '.join(HEAD_TASKS)}",
+            )
         try:
             return bake_scale(d)
         except ValueError as error:
@@ -260,6 +283,9 @@ class _SpaceReader:
         if not value:
             raise self.fail(key, f"empty list; give at least one of {allowed}")
         return value
+
+    def _modules(self, value: object, key: str) -> list[str]:
+        return self._names(value, key, tuple(MODULES), "attention module")
 
     def _variants(self, value: object, key: str) -> list[str]:
         return self._names(value, key, VARIANTS, "variant")
@@ -308,22 +334,23 @@ class _SpaceReader:
             layer = self._layer(item, key, layers, aliases)
             if layer.index in points:
                 raise self.fail(key, f"layer {layer.index} ({aliases[layer.index]}) is listed twice")
+            modules = self._modules(overrides["modules"], f"{key}.modules") if "modules" in overrides else None
             variants = self._variants(overrides["variants"], f"{key}.variants") if "variants" in overrides else None
             extents = self._extents(overrides["extents"], f"{key}.extents") if "extents" in overrides else None
             modes = self._modes(overrides["modes"], f"{key}.modes") if "modes" in overrides else None
-            is_c2f = layer.module == "C2f"
-            if modes is not None and "inside" in modes and not is_c2f:
+            has_bottlenecks = layer.module in INSIDE_BLOCKS
+            if modes is not None and "inside" in modes and not has_bottlenecks:
                 raise self.fail(
-                    f"{key}.modes", f"'inside' needs a C2f layer, but layer {layer.index} is {layer.module}"
+                    f"{key}.modes", f"'inside' needs a C2f or C3k2 layer, but layer {layer.index} is {layer.module}"
                 )
-            point_modes = modes or [m for m in shared["modes"] if is_c2f or m != "inside"]
+            point_modes = modes or [m for m in shared["modes"] if has_bottlenecks or m != "inside"]
             if not point_modes:
                 raise self.fail(key, f"layer {layer.index} is {layer.module}: only the 'after' mode applies there")
             choices = tuple(
-                Placement(v, e, m)
+                placement
                 for m in point_modes
-                for v in variants or shared["variants"]
-                for e in extents or shared["extents"]
+                for module in modules or shared["modules"]
+                for placement in _placements(module, variants or shared["variants"], extents or shared["extents"], m)
             )
             points[layer.index] = InsertionPoint(layer, aliases[layer.index], choices)
         return tuple(points[i] for i in sorted(points))
@@ -339,24 +366,33 @@ class _SpaceReader:
         if not 0 <= item < len(layers):
             raise self.fail(key, f"layer {item} is out of range; the base has layers 0..{len(layers) - 1}")
         layer = layers[item]
-        if layer.module == DETECT_MODULE:
-            raise self.fail(key, f"layer {item} is the Detect layer; GE can go after any other layer")
+        if layer.module in HEAD_TASKS:
+            raise self.fail(
+                key, f"layer {item} is the {layer.module} layer (the head); a unit can go after any other layer"
+            )
         return layer
 
 
+def _placements(module: str, variants: list[str], extents: list[int], mode: str) -> list[Placement]:
+    """A module's choices at a point: GE's variants x extents, or the other module's one form."""
+    if module != GE:
+        return [Placement(module, GLOBAL_EXTENT, mode)]
+    return [Placement(v, e, mode) for v in variants for e in extents]
+
+
 def _aliases(layers: tuple[LayerInfo, ...]) -> dict[int, str]:
-    """Readable names: ``backbone.c2f_p3``, ``sppf``, ``neck.c2f_p4`` (the P4 output) and
+    """Readable names: ``backbone.c2f_p3``, ``sppf``, ``c2psa``, ``neck.c3k2_p4`` (the P4 output) and
     ``neck.c2f_p4_up`` (the top-down path, before the first output), by pyramid level."""
     first_output = min((layer.index for layer in layers if layer.feeds_detect), default=len(layers))
     names: dict[int, str] = {}
     for layer in layers:
-        if layer.module == DETECT_MODULE:
-            names[layer.index] = "detect"
+        if layer.module in HEAD_TASKS:
+            names[layer.index] = layer.module.lower()
             continue
         module = layer.module.removeprefix("nn.").lower()
         level = f"_p{round(math.log2(layer.stride))}" if layer.stride else ""
-        if module == "sppf":
-            name = "sppf"
+        if module in _SINGLE_LAYERS:
+            name = module
         elif layer.section == "backbone":
             name = f"backbone.{module}{level}"
         else:

@@ -25,7 +25,8 @@ Trial user attributes (the stored schema; studies of earlier versions use the sa
 ``infeasible``      why a candidate was rejected before training (over a budget)
 ``epochs``          per epoch: ``{"epoch", "map50", "map50-95", "lr"[, "lr_new_units"]}`` (validation
                     metrics, and the learning rates the epoch ended with)
-``map50``, ``map50-95``  final proxy accuracy of a trial trained to the end
+``map50``, ``map50-95``  final proxy accuracy of a trial trained to the end (box mAP; a segmentation
+                    search also stores ``mask-map50``, ``mask-map50-95``, here and per epoch)
 ``train_seconds``   wall time of the proxy training
 ``reused_from``     trial number whose result was reused (same architecture)
 ``pruned_epoch``, ``prune_reason``   when and why the proxy was stopped early
@@ -92,7 +93,8 @@ __all__ = [
     "trained_to_the_end",
 ]
 
-ACCURACY_NAMES: tuple[str, ...] = ("map50-95", "map50")
+# Box mAP (every task), and mask mAP of a segmentation search.
+ACCURACY_NAMES: tuple[str, ...] = ("map50-95", "map50", "mask-map50-95", "mask-map50")
 # Longest stored error text: a traceback's last line, not a log.
 _ERROR_CHARS = 2000
 # Terminal control sequences (colours, cursor moves) that some messages carry.

@@ -61,6 +61,7 @@ __all__ = [
     "Runner",
     "bootstrap_interval",
     "check_backend",
+    "export_copy",
     "export_name",
     "inference_copy",
     "onnx_bytes",
@@ -173,6 +174,15 @@ def inference_copy(model: nn.Module) -> nn.Module:
         return fused.fuse(verbose=False)
 
 
+def export_copy(model: nn.Module) -> nn.Module:
+    """The fused inference copy, its head set to export as Ultralytics exports to ONNX (decoded predictions)."""
+    exported = inference_copy(model)
+    for module in exported.modules():
+        if isinstance(module, Detect):  # Segment, Pose, OBB and YOLO26's heads are Detects too
+            module.export, module.format, module.dynamic = True, "onnx", False
+    return exported
+
+
 def export_name(key: str, imgsz: int) -> str:
     """File name of an architecture's export: its key is long and full of colons, so a hash of it."""
     return f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{imgsz}.onnx"
@@ -187,10 +197,7 @@ def onnx_bytes(model: nn.Module, imgsz: int, cache: Path | None = None) -> bytes
     if cache is not None:
         with contextlib.suppress(FileNotFoundError):  # absent, or removed by another worker just now
             return cache.read_bytes()
-    exported = inference_copy(model)
-    for module in exported.modules():
-        if isinstance(module, Detect):  # as Ultralytics exports: one output, the decoded predictions
-            module.export, module.format, module.dynamic = True, "onnx", False
+    exported = export_copy(model)
     channels = next(exported.parameters()).shape[1]
     buffer = io.BytesIO()
     # The trace is meant to fix the input size; torch's warnings about that and about its legacy exporter

@@ -16,12 +16,14 @@ from typing import Any
 import torch
 import yaml
 from ultralytics.nn import tasks
+from ultralytics.nn.modules.block import Bottleneck
 from ultralytics.utils.ops import make_divisible
 
 from ge_nas.errors import InputError
+from ge_nas.layers.ge_bottleneck import GEBottleneck
 from ge_nas.safe_yaml import excerpt, load_yaml
 from ge_nas.yolo.console import quiet
-from ge_nas.yolo.model_names import INSIDE_CHOICE, INSIDE_MODULE, LAYER_CHOICE
+from ge_nas.yolo.model_names import INSIDE_BLOCKS, INSIDE_CHOICE, LAYER_CHOICE, split_inside_module, task_of
 from ge_nas.yolo.registration import register_layers
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "check_model_yaml",
     "describe_layers",
     "load_model_yaml",
+    "model_class",
 ]
 
 # Modules whose first YAML argument is an output channel count that parse_model scales
@@ -75,7 +78,16 @@ _SCALED_MODULES = frozenset(
     ]
 )
 # Modules whose construction depends on the scale's name, which a baked YAML cannot carry.
-_SCALE_NAMED = frozenset({"C3k2", "A2C2f", "C2fAttn", "C2fCIB"})
+_SCALE_NAMED = frozenset({"A2C2f", "C2fAttn", "C2fCIB"})
+# Scales whose C3k2 blocks parse_model builds with C3k inner blocks whatever the YAML says.
+_C3K_SCALES = frozenset({"m", "l", "x"})
+# The model class Ultralytics builds for each task's head.
+_MODEL_CLASSES: dict[str, type[torch.nn.Module]] = {
+    "detect": tasks.DetectionModel,
+    "segment": tasks.SegmentationModel,
+    "pose": tasks.PoseModel,
+    "obb": tasks.OBBModel,
+}
 
 
 def load_model_yaml(name_or_path: str | Path) -> dict[str, Any]:
@@ -173,7 +185,7 @@ _CHOICES = frozenset({LAYER_CHOICE, INSIDE_CHOICE})
 
 
 def _allowed_layer(name: str) -> bool:
-    if name == INSIDE_MODULE or name in _CHOICES:
+    if split_inside_module(name) is not None or name in _CHOICES:
         return True
     layer = getattr(torch.nn, name[3:], None) if name.startswith("nn.") else getattr(tasks, name, None)
     return isinstance(layer, type) and issubclass(layer, torch.nn.Module)
@@ -185,9 +197,11 @@ def bake_scale(d: dict[str, Any]) -> dict[str, Any]:
     A model YAML that keeps ``scales`` is rebuilt at whatever scale Ultralytics guesses
     from its *file name* (the first one when the name says nothing), so a generated
     ``best.yaml`` of a yolov8s search would silently become a yolov8n. Baking removes
-    that trap and shows the real channel counts a GE row must carry.
+    that trap and shows the real channel counts a GE row must carry. What parse_model does
+    by the scale's name is written out too: C3k2 blocks of scales m, l and x get C3k inner
+    blocks (their second argument ``True``), as parse_model builds them.
     """
-    depth, width, max_channels = 1.0, 1.0, float("inf")
+    depth, width, max_channels, scale = 1.0, 1.0, float("inf"), None
     if d.get("scales"):
         scale = d.get("scale") or next(iter(d["scales"]))
         depth, width, max_channels = d["scales"][scale]
@@ -198,11 +212,15 @@ def bake_scale(d: dict[str, Any]) -> dict[str, Any]:
         rows = []
         for f, n, module, args in d[section]:
             if module in _SCALE_NAMED:
-                raise ValueError(f"module {module} depends on the scale's name; only YOLOv8-style models are supported")
+                raise ValueError(
+                    f"module {module} depends on the scale's name; use a YOLOv8, YOLO11 or YOLO26 family model"
+                )
             args = list(args)
             n = max(round(n * depth), 1) if n > 1 else n
             if module in _SCALED_MODULES and module != "Classify":
                 args[0] = make_divisible(min(args[0], max_channels) * width, 8)
+            if module == "C3k2" and scale in _C3K_SCALES:
+                args[1:2] = [True]
             rows.append([copy.deepcopy(f), n, module, args])
         baked[section] = rows
     return baked
@@ -215,18 +233,30 @@ class LayerInfo:
     index: int
     module: str  # the module name as written in the YAML, e.g. "C2f"
     section: str  # "backbone" or "head"
-    channels: int  # output channels (0 for Detect)
-    stride: int  # input size / output size (0 for Detect)
-    feeds_detect: bool
-    bottlenecks: int = 0  # C2f only: bottlenecks inside
-    hidden_channels: int = 0  # C2f only: channels of each bottleneck
+    channels: int  # output channels (0 for the head)
+    stride: int  # input size / output size (0 for the head)
+    feeds_detect: bool  # the head reads it
+    bottlenecks: int = 0  # C2f and C3k2 only: bottlenecks inside (those of C3k inner blocks included)
+    hidden_channels: int = 0  # C2f and C3k2 only: channels of each bottleneck
+
+
+def model_class(d: dict[str, Any]) -> type[torch.nn.Module]:
+    """The Ultralytics model class for a model dict's head: detection, segmentation, pose or OBB.
+
+    Raises:
+        ValueError: the last row is not a head ge-nas searches under.
+    """
+    task = task_of(d)
+    if not task:
+        raise ValueError("its last layer must be a Detect, Segment, Pose or OBB head (or their YOLO26 forms)")
+    return _MODEL_CLASSES[task]
 
 
 def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]:
     """Build the model of dict ``d`` once and read each layer's channels and stride."""
     register_layers()
     with quiet():
-        model = tasks.DetectionModel(copy.deepcopy(d), verbose=False).eval()
+        model = model_class(d)(copy.deepcopy(d), verbose=False).eval()
     shapes: dict[int, tuple[int, ...]] = {}
     hooks = [
         layer.register_forward_hook(lambda _m, _i, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
@@ -242,8 +272,7 @@ def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]
     infos = []
     for i, (section, (_f, _n, module, _args)) in enumerate(rows):
         shape = shapes.get(i)
-        layer = model.model[i]
-        is_c2f = module in {"C2f", INSIDE_MODULE}
+        bottlenecks = _bottlenecks(model.model[i], module)
         infos.append(
             LayerInfo(
                 index=i,
@@ -252,18 +281,29 @@ def describe_layers(d: dict[str, Any], probe_size: int = 256) -> list[LayerInfo]
                 channels=shape[1] if shape else 0,
                 stride=probe_size // shape[2] if shape else 0,
                 feeds_detect=i in detect_inputs,
-                bottlenecks=len(layer.m) if is_c2f else 0,
-                hidden_channels=layer.c if is_c2f else 0,
+                bottlenecks=len(bottlenecks),
+                hidden_channels=bottlenecks[0].cv2.conv.out_channels if bottlenecks else 0,
             )
         )
     return infos
 
 
+def _bottlenecks(layer: torch.nn.Module, module: str) -> list[torch.nn.Module]:
+    """The bottlenecks inside a C2f or C3k2 block (through its C3k inner blocks), in order; none elsewhere.
+
+    Their residual branches are where ``inside`` puts units; within one block they all have
+    the same width.
+    """
+    if module not in INSIDE_BLOCKS and split_inside_module(module) is None:
+        return []
+    return [m for m in layer.m.modules() if type(m) is Bottleneck or isinstance(m, GEBottleneck)]
+
+
 def build_model(model_yaml: Path | str | dict[str, Any]) -> torch.nn.Module:
-    """Build the detection model (an ``nn.Module``) described by a model YAML, untrained."""
+    """Build the model (an ``nn.Module``: detection, segmentation, pose or OBB) a model YAML describes, untrained."""
     register_layers()
     if not isinstance(model_yaml, dict):
         model_yaml = load_model_yaml(model_yaml)
     check_model_yaml(model_yaml, "model")
     with quiet():
-        return tasks.DetectionModel(copy.deepcopy(model_yaml), verbose=False)
+        return model_class(model_yaml)(copy.deepcopy(model_yaml), verbose=False)

@@ -1,13 +1,14 @@
-"""Counted operations: Ultralytics' GFLOPs, with every operation of a Gather-Excite unit counted.
+"""Counted operations: Ultralytics' GFLOPs, with every operation of an attention unit counted.
 
 Ultralytics reports GFLOPs as twice the multiply-adds that thop counts. thop counts what
-modules compute (convolutions, BatchNorm, pooling layers), so the parts of a GE unit that
-run as torch functions (θ−'s pooling or the global mean, the interpolation, the sigmoid,
-the gating multiply) counted for nothing: every θ− unit looked free. Here thop counts the
-model as Ultralytics does, on the real input size (no extrapolation from a stride-sized
-image: a GE unit's gather does not scale with the area), and a rule of ours adds, for
-each GE unit, what its own modules do not report (:class:`~ge_nas.layers.gather_excite.GateOps`
-minus its convolutions and BatchNorms, which thop counts itself). A baseline without GE
+modules compute (convolutions, BatchNorm, pooling layers), so the parts of an attention
+unit that run as torch functions (θ−'s pooling or the global mean, the interpolation, the
+sigmoid, the gating multiply, SimAM's energy) counted for nothing: every θ− and SimAM unit
+looked free. Here thop counts the model as Ultralytics does, on the real input size (no
+extrapolation from a stride-sized image: a unit's gather does not scale with the area), and
+one rule of ours adds, for each unit of any module, what its own child modules do not
+report (:attr:`~ge_nas.layers.unit.GateOps.uncounted_by_thop`: its paper's count minus the
+convolutions and BatchNorms, which thop counts itself). A baseline without attention
 counts exactly what ``ultralytics.utils.torch_utils.get_flops`` reports.
 
 A count that fails is an error (:class:`~ge_nas.errors.CostError`), never 0:
@@ -27,19 +28,19 @@ import torch
 from torch import nn
 
 from ge_nas.errors import CostError
-from ge_nas.layers.gather_excite import GatherExcite, gather_excite_ops
+from ge_nas.layers.unit import AttentionUnit
 
 __all__ = ["count_ops"]
 
 
 def count_ops(model: nn.Module, image: torch.Tensor) -> int:
-    """thop's multiply-adds of one forward of ``model`` on ``image``, plus what GE units compute as functions.
+    """thop's multiply-adds of one forward of ``model`` on ``image``, plus what attention units compute as functions.
 
     Raises:
         CostError: the counter failed, or counted nothing.
     """
     try:
-        ops, _ = thop.profile(model, inputs=(image,), custom_ops={GatherExcite: _gather_excite_rule}, verbose=False)
+        ops, _ = thop.profile(model, inputs=(image,), custom_ops={AttentionUnit: _attention_rule}, verbose=False)
     except Exception as error:
         raise CostError(f"could not count the operations of {type(model).__name__}: {error}") from error
     if not math.isfinite(ops) or ops <= 0:
@@ -47,8 +48,8 @@ def count_ops(model: nn.Module, image: torch.Tensor) -> int:
     return int(ops)
 
 
-def _gather_excite_rule(unit: GatherExcite, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-    """thop rule: the unit's operations that its Conv2d and BatchNorm2d children do not report themselves."""
-    batch, channels, height, width = inputs[0].shape
-    ops = gather_excite_ops(channels, unit.variant, unit.extent, height, width)
-    unit.total_ops += batch * (ops.total - ops.convolutions - ops.normalisations)
+def _attention_rule(unit: AttentionUnit, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+    """thop rule for any unit (subclasses included): its operations that its convolution and BatchNorm children
+    do not report themselves."""
+    batch, _, height, width = inputs[0].shape
+    unit.total_ops += batch * unit.ops(height, width).uncounted_by_thop
