@@ -1,138 +1,332 @@
-"""The true front of a small space: every architecture evaluated once, as a search would.
+"""The true table of a small space: every architecture trained with several seeds, as a proxy and as a reference.
 
-On an enumerable search space (default ``yolov8n_small``, 16 architectures) this runs a
-real ``run_search`` with the exhaustive ``grid`` sampler, no pruning, and as many trials
-as the space has architectures, on the built-in synthetic dataset with the demo's proxy
-(a parent trained once, proxies that inherit from it for 4 epochs). Every architecture is
-then known with the same proxy settings, so the table is the "true front" that
-``search_efficiency.py`` measures samplers against. Run from the repository root:
+On an enumerable search space (default ``yolov8n_small``, 16 architectures) and one of the
+built-in datasets, this trains a parent once (the base model, as ``ge-nas search
+--parent-epochs`` does), then for every architecture and seed:
 
-    python benchmarks/ground_truth.py                 # writes benchmarks/results/ground_truth_yolov8n_small.csv
-    python benchmarks/ground_truth.py --tiny          # a smoke run: 3 architectures, tiny data
+* ``proxy``: the search's own proxy, inheriting the parent's weights and fine-tuned for a few
+  epochs with the shipped recipe (what an exploring or confirmation trial measures);
+* ``reference``: the schedule the proxy stands in for, by default a from-scratch training long
+  enough for new units to learn (``--reference-epochs``, Ultralytics' own recipe); 0 skips it,
+  and the proxy's seeds are then the only truth (the shapes table of earlier versions).
+
+Seed ``s`` trains with :func:`ge_nas.search.config.training_seed` ``(--seed, s)``, exactly the
+seed a search with that ``--seed`` gives the ``s``-th run of an architecture, so a replay
+(``search_efficiency.py``) can read a search's confirmation seeds from the table.
+
+Each run appends one row to the CSV as soon as it ends, so a crash keeps what finished, and
+running the same command again resumes: it trains only the runs the table lacks (under the
+same settings and parent; anything else is refused). It prints the true front, the noise
+floor (the baseline's seed spread), each architecture's gain over the baseline paired by seed,
+and the premise check: does the best placement beat the baseline by 3 times the spread?
+Run from the repository root:
+
+    python benchmarks/ground_truth.py --dataset context   # benchmarks/results/ground_truth_context_yolov8n_small.csv
+    python benchmarks/ground_truth.py --tiny              # a smoke run: 3 architectures, tiny data
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import csv
+import dataclasses
+import shutil
+import statistics
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
-from optuna.trial import TrialState
-from report import write_table
+import torch
+from report import header
 
 from ge_nas.data.synthetic import make_synthetic_dataset
-from ge_nas.ranking.pareto import hypervolume, nondominated_fronts, reference_point, to_minimization
-from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
-from ge_nas.search.runner import run_search
-from ge_nas.space.search_space import load_space
+from ge_nas.ranking.intervals import mean_interval, paired_gain
+from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
+from ge_nas.search.config import DEMO, ProxySettings, file_sha256, training_seed
+from ge_nas.space.candidate import BASELINE_KEY, Candidate
+from ge_nas.space.model_yaml import generate_model_yaml
+from ge_nas.space.search_space import SearchSpace, load_space
+from ge_nas.yolo.costs import count_gflops
+from ge_nas.yolo.inheritance import Inheritance, load_parent_state
+from ge_nas.yolo.model_files import build_model
+from ge_nas.yolo.training import train_parent, train_proxy
 
-# Columns of the table; objective names are column names, so a lookup needs no mapping.
-FIELDS = ("key", "code", "units", "map50-95", "map50", "gflops", "params", "latency", "latency_ratio", "train_s")
+# One row per run: architecture, schedule, seed; accuracy names are the study objectives' names.
+FIELDS = ("key", "code", "units", "schedule", "seed_index", "seed", "map50-95", "map50", "gflops", "params", "train_s")
+SCHEDULES = ("proxy", "reference")
+ACCURACY = "map50-95"
+# Defaults per dataset: (parent epochs, reference epochs, seeds). The context task's parent needs
+# about 40 epochs to localise its objects (mAP50 0.995 class-agnostic); 20 leave it near 0.
+DEFAULTS = {"shapes": (DEMO.parent_epochs, 0, 1), "context": (40, 40, 3)}
+# The premise: the best placement's mean gain over the baseline, in baseline seed spreads.
+PREMISE_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A table read back: per architecture, its costs and its accuracies by schedule and seed index."""
+
+    settings: str  # the table's first line
+    codes: dict[str, str]
+    gflops: dict[str, float]
+    accuracy: dict[str, dict[str, dict[int, float]]]  # schedule -> key -> seed index -> map50-95
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.codes)
+
+    @property
+    def truth_schedule(self) -> str:
+        """What the truth is: the reference as soon as the table has one run of it, else the proxy's seeds."""
+        return "reference" if self.accuracy["reference"] else "proxy"
+
+    def ran(self, schedule: str | None = None) -> list[str]:
+        """The architectures with at least one run under ``schedule`` (default: the truth's), in table order."""
+        runs = self.accuracy[schedule or self.truth_schedule]
+        return [key for key in self.keys if runs.get(key)]
+
+    def seeds(self, schedule: str) -> int:
+        """Seeds every architecture has under ``schedule`` (0 when some architecture has none)."""
+        runs = self.accuracy[schedule]
+        return min((len(runs.get(key, {})) for key in self.keys), default=0)
+
+    def mean(self, key: str, schedule: str | None = None) -> float:
+        return statistics.fmean(self.accuracy[schedule or self.truth_schedule][key].values())
+
+    def front(self) -> set[str]:
+        """The true front: architectures non-dominated on (true mean accuracy, GFLOPs), among those that ran."""
+        keys = self.ran()
+        points = to_minimization(np.array([[self.mean(k), self.gflops[k]] for k in keys]), ["maximize", "minimize"])
+        return {key for key, front in zip(keys, nondominated_fronts(points).tolist(), strict=True) if front == 1}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="shapes", help="built-in dataset kind")
     parser.add_argument("--space", default="yolov8n_small")
     parser.add_argument("--images", type=int, default=128, help="training images (validation: a quarter)")
-    parser.add_argument("--imgsz", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=4, help="proxy epochs")
-    parser.add_argument("--parent-epochs", type=int, default=20)
-    parser.add_argument("--objectives", default="map50-95,gflops", help="the study's objectives (front shown)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0, help="evaluate only N architectures (default: all)")
-    parser.add_argument("--workdir", type=Path, help="keep the study and parent.pt here (default: a temp folder)")
-    parser.add_argument("--out", type=Path, help="default: benchmarks/results/ground_truth_<space>.csv")
+    parser.add_argument("--imgsz", type=int, default=DEMO.imgsz)
+    parser.add_argument("--epochs", type=int, default=DEMO.epochs, help="proxy epochs (inherited fine-tune)")
+    parser.add_argument("--parent-epochs", type=int, help="default: 20 for shapes, 40 for context")
+    parser.add_argument("--reference-epochs", type=int, help="from scratch; 0: none (default: 0 shapes, 40 context)")
+    parser.add_argument("--seeds", type=int, help="seeds of every reference (default: 1 shapes, 3 context)")
+    parser.add_argument("--proxy-seeds", type=int, help="seeds of every proxy (default: --seeds, at least 5)")
+    parser.add_argument("--seed", type=int, default=0, help="the search seed whose training seeds the table holds")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N architectures (default: all)")
+    parser.add_argument("--workdir", type=Path, help="parent.pt and run folders (default: studies/ground-truth-...)")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/ground_truth_<dataset>_<space>.csv")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 1 epoch, 3 architectures")
+    parser.add_argument("--summary", action="store_true", help="print the table's figures as they stand; train nothing")
     args = parser.parse_args()
+    parent_epochs, reference_epochs, seeds = DEFAULTS[args.dataset]
+    args.parent_epochs = parent_epochs if args.parent_epochs is None else args.parent_epochs
+    args.reference_epochs = reference_epochs if args.reference_epochs is None else args.reference_epochs
+    args.seeds = args.seeds or seeds
     if args.tiny:
         args.images, args.imgsz, args.epochs, args.parent_epochs, args.limit = 8, 64, 1, 1, 3
+        args.reference_epochs, args.seeds = min(args.reference_epochs, 1), min(args.seeds, 2)
+    # A search confirms with up to 5 seeds (MAX_SEEDS); proxies are cheap, so the table holds
+    # that many unless told otherwise, and a replay can confirm as the shipped search does.
+    args.proxy_seeds = args.proxy_seeds or (args.seeds if args.tiny else max(args.seeds, 5))
     space = load_space(args.space)
-    out = args.out or Path(f"benchmarks/results/ground_truth_{space.name}.csv")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ge-nas-ground-truth-"))
-    objectives = Objectives.parse(args.objectives)
-    trials = min(args.limit or space.size, space.size)
-    config = SearchConfig(
-        space=space,
-        data_yaml=make_synthetic_dataset(
-            n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, seed=args.seed
-        ),
-        objectives=objectives,
-        proxy=ProxySettings(epochs=args.epochs, imgsz=args.imgsz, batch=16, seed=args.seed),
-        trials=trials,
-        study_name=f"ground-truth-{space.name}",
-        storage_url=f"sqlite:///{workdir.resolve() / 'study.db'}",
-        workdir=workdir,
-        sampler="grid",
-        pruner="none",  # the truth needs every proxy trained to the end
-        seed=args.seed,
-        parent_epochs=args.parent_epochs,
+    name = f"{args.dataset}_{space.name}"
+    out = args.out or Path(f"benchmarks/results/ground_truth_{name}.csv")
+    if args.summary:
+        summarise(read_truth(out))
+        return
+    workdir = args.workdir or Path("studies") / f"ground-truth-{name}"
+    data_yaml = make_synthetic_dataset(
+        workdir / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, kind=args.dataset
     )
-    print(f"evaluating {trials} of {space.size} architectures of {space.name}; study and parent in {workdir}")
+    proxy = ProxySettings(epochs=args.epochs, imgsz=args.imgsz, batch=16, device=args.device, seed=args.seed)
+    candidates = list(space.enumerate())[: args.limit or None]
     start = time.perf_counter()
-    study = run_search(config)
-    seconds = time.perf_counter() - start
-    rows = table_rows(study)
-    if len(rows) < trials:
-        print(f"warning: only {len(rows)} distinct architectures were evaluated (failed trials?)")
+    parent = _parent(space, data_yaml, proxy, args.parent_epochs, workdir / f"parent-{args.dataset}-{args.images}img")
+    # What decides each run's result; how many architectures and seeds a table holds is not a
+    # setting, so a finished table can be extended with more seeds by running again with --seeds.
     settings = {
+        "dataset": args.dataset,
         "space": space.name,
-        "architectures": f"{len(rows)}/{space.size}",
         "images": args.images,
         "imgsz": args.imgsz,
         "proxy_epochs": args.epochs,
+        "proxy": "inherited_shipped_fine_tune",
         "parent_epochs": args.parent_epochs,
+        "parent_sha256": file_sha256(parent)[:16],
+        "reference_epochs": args.reference_epochs,
+        "reference": "from_scratch_ultralytics_recipe" if args.reference_epochs else "none",
         "batch": 16,
-        "seed": args.seed,
-        "sampler": "grid",
-        "pruner": "none",
-        "latency": "ms_batch1_fused_cpu",
-        "seconds": round(seconds),
+        "search_seed": args.seed,
     }
-    write_table(out, settings, FIELDS, rows)
-    show_front(rows, objectives)
-    print(f"{len(rows)} architectures in {seconds:.0f}s (parent included); table written to {out}")
-
-
-def table_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per architecture the study trained itself (reused and failed trials left out)."""
-    rows = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        attrs = trial.user_attrs
-        if "reused_from" in attrs or "infeasible" in attrs:
+    table = _Table(out, settings)
+    print(
+        f"{len(candidates)} of {space.size} architectures of {space.name} on the {args.dataset} data; "
+        f"{len(table.done)} runs already in {out}; parent, data and runs in {workdir}"
+    )
+    state = load_parent_state(parent)
+    for run in _runs(candidates, args.proxy_seeds, args.seeds if args.reference_epochs else 0):
+        if (run.candidate.key, run.schedule, run.seed_index) in table.done:
             continue
-        rows.append(
-            {
-                "key": attrs["key"],
-                "code": attrs["code"],
-                "units": attrs["units"],
-                "map50-95": attrs["map50-95"],
-                "map50": attrs["map50"],
-                "gflops": attrs["gflops"],
-                "params": attrs["params"],
-                "latency": attrs["latency_ms"],
-                "latency_ratio": attrs["latency_ratio"],
-                "train_s": attrs["train_seconds"],
-            }
+        epochs = args.epochs if run.schedule == "proxy" else args.reference_epochs
+        settings_of_run = dataclasses.replace(proxy, epochs=epochs, seed=training_seed(args.seed, run.seed_index))
+        inherited = state if run.schedule == "proxy" else None
+        table.append(_train(space, run, data_yaml, settings_of_run, workdir, inherited))
+    print(
+        f"{len(candidates)} architectures x ({args.proxy_seeds} proxy + "
+        f"{args.seeds if args.reference_epochs else 0} reference seeds) in {out}; "
+        f"{time.perf_counter() - start:.0f}s this run (runs already there not counted)"
+    )
+    summarise(read_truth(out))
+
+
+@dataclass(frozen=True)
+class _Run:
+    candidate: Candidate
+    schedule: str
+    seed_index: int
+
+
+def _runs(candidates: Sequence[Candidate], proxy_seeds: int, reference_seeds: int) -> Iterator[_Run]:
+    """Seed by seed over every architecture, proxies first: a partial table is balanced across architectures."""
+    for seed_index in range(proxy_seeds):
+        for candidate in candidates:
+            yield _Run(candidate, "proxy", seed_index)
+    for seed_index in range(reference_seeds):
+        for candidate in candidates:
+            yield _Run(candidate, "reference", seed_index)
+
+
+def _parent(space: SearchSpace, data_yaml: Path, proxy: ProxySettings, epochs: int, workdir: Path) -> Path:
+    """The base model trained ``epochs`` once, kept in ``workdir`` (a resumed table with these settings reuses it)."""
+    parent = workdir / f"parent-{proxy.imgsz}px-{epochs}ep-seed{proxy.seed}.pt"
+    if parent.is_file():
+        return parent
+    print(f"training the parent (the base model) for {epochs} epochs")
+    base_yaml = generate_model_yaml(space, Candidate.baseline()).write(workdir / "parent" / "model.yaml")
+    shutil.copyfile(train_parent(base_yaml, data_yaml, proxy, epochs, workdir), parent)
+    return parent
+
+
+def _train(
+    space: SearchSpace,
+    run: _Run,
+    data_yaml: Path,
+    settings: ProxySettings,
+    workdir: Path,
+    parent_state: dict[str, torch.Tensor] | None,
+) -> dict[str, Any]:
+    """Train one run (inheriting ``parent_state``, or from scratch without it) and return its table row."""
+    generated = generate_model_yaml(space, run.candidate)
+    folder = workdir / f"{run.schedule}-{run.seed_index}-{run.candidate.code.replace(' ', '_')}"
+    model_yaml = generated.write(folder / "model.yaml")
+    model = build_model(generated.model)
+    start = time.perf_counter()
+    inheritance = Inheritance(parent_state, generated.index_map) if parent_state is not None else None
+    history = train_proxy(model_yaml, data_yaml, settings, folder, inheritance=inheritance)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder, ignore_errors=True)
+    row = {
+        "key": run.candidate.key,
+        "code": run.candidate.code,
+        "units": run.candidate.units,
+        "schedule": run.schedule,
+        "seed_index": run.seed_index,
+        "seed": settings.seed,
+        "map50-95": history[-1]["map50-95"],
+        "map50": history[-1]["map50"],
+        "gflops": count_gflops(model, settings.imgsz),
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_s": seconds,
+    }
+    print(f"{run.schedule:<9} seed {run.seed_index} {run.candidate.code:<10} {row[ACCURACY]:.4f}  {seconds:.0f}s")
+    return row
+
+
+class _Table:
+    """The results CSV, appended one run at a time; resumed only under the same settings."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.done: set[tuple[str, str, int]] = set()
+        settings_text = " ".join(f"{name}={value}" for name, value in settings.items())
+        if path.is_file():
+            first = path.read_text().splitlines()[0]
+            if not first.endswith("; " + settings_text):
+                raise SystemExit(
+                    f"{path} was made with other settings ({first}); give another --out or the same options"
+                )
+            with path.open() as f:
+                next(f)
+                self.done = {(r["key"], r["schedule"], int(r["seed_index"])) for r in csv.DictReader(f)}
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="") as f:
+                f.write(header(settings) + "\n")
+                csv.DictWriter(f, fieldnames=FIELDS).writeheader()
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=FIELDS).writerow(
+                {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
+            )
+
+
+def read_truth(path: Path) -> Truth:
+    """A table written by this script (first line: its settings)."""
+    lines = path.read_text().splitlines()
+    codes: dict[str, str] = {}
+    gflops: dict[str, float] = {}
+    accuracy: dict[str, dict[str, dict[int, float]]] = {schedule: {} for schedule in SCHEDULES}
+    for row in csv.DictReader(lines[1:]):
+        codes.setdefault(row["key"], row["code"])
+        gflops[row["key"]] = float(row["gflops"])
+        accuracy[row["schedule"]].setdefault(row["key"], {})[int(row["seed_index"])] = float(row[ACCURACY])
+    return Truth(lines[0], codes, gflops, accuracy)
+
+
+def summarise(truth: Truth) -> None:
+    """Print every architecture's accuracies, paired gains, the true front and the premise check."""
+    schedule = truth.truth_schedule
+    base = truth.accuracy[schedule].get(BASELINE_KEY)
+    front = truth.front()
+    ran = truth.ran()
+    counts = sorted({len(truth.accuracy[schedule][key]) for key in ran})
+    print(
+        f"\ntruth: the {schedule}, {'-'.join(map(str, counts))} seeds each, {len(ran)} of {len(truth.keys)} "
+        "architectures so far; front: non-dominated on mean accuracy and GFLOPs"
+    )
+    print(f"{'code':<10} {'proxy mean':>10} {f'{schedule} mean':>14} {'sd':>7} {'gain (95 % CI, paired)':>28} front")
+    rows = sorted(ran, key=lambda key: -truth.mean(key))
+    for key in rows:
+        runs = truth.accuracy[schedule][key]
+        sd = statistics.stdev(runs.values()) if len(runs) > 1 else float("nan")
+        gain = paired_gain(runs, base) if base is not None and key != BASELINE_KEY else None
+        interval = (
+            f"{gain.mean:+.4f} ({gain.low:+.4f} to {gain.high:+.4f})"
+            if gain is not None and gain.low is not None
+            else (f"{gain.mean:+.4f} (one seed)" if gain is not None else "")
         )
-    return rows
-
-
-def show_front(rows: list[dict[str, Any]], objectives: Objectives) -> None:
-    """Print the true front and its hypervolume (reference point anchored at the baseline)."""
-    values = np.array([[row[name] for name in objectives.names] for row in rows])
-    points = to_minimization(values, objectives.directions)
-    fronts = nondominated_fronts(points)
-    print(f"\n{'code':<12} " + " ".join(f"{name:>10}" for name in objectives.names) + "  front")
-    for row, front in sorted(zip(rows, fronts.tolist(), strict=True), key=lambda pair: pair[1]):
-        print(f"{row['code']:<12} " + " ".join(f"{row[name]:>10.4g}" for name in objectives.names) + f"  {front}")
-    baseline = next((p for row, p in zip(rows, points, strict=True) if row["key"] == "base"), None)
-    if baseline is not None:
-        volume = hypervolume(points, reference_point(baseline, points))
-        print(f"true front: {int((fronts == 1).sum())} architectures, hypervolume {volume:.6g} ({objectives.names})")
+        proxy = truth.mean(key, "proxy") if key in truth.accuracy["proxy"] else float("nan")
+        mark = "*" if key in front else ""
+        print(f"{truth.codes[key]:<10} {proxy:>10.4f} {truth.mean(key):>14.4f} {sd:>7.4f} {interval:>28} {mark}")
+    if base is None or len(base) < 2 or len(rows) < 2:
+        print("premise: needs the baseline with at least 2 seeds, and another architecture")
+        return
+    spread = statistics.stdev(base.values())
+    best = rows[0] if rows[0] != BASELINE_KEY else rows[1]
+    margin = truth.mean(best) - truth.mean(BASELINE_KEY)
+    ratio = margin / spread if spread > 0 else (float("inf") if margin > 0 else 0.0)
+    verdict = "holds" if margin > 0 and ratio >= PREMISE_RATIO else "fails"
+    noise = mean_interval(list(base.values()))
+    print(
+        f"premise {verdict}: baseline {noise.mean:.4f} (sd {spread:.4f} over {len(base)} seeds); best placement "
+        f"{truth.codes[best]} {truth.mean(best):.4f}, margin {margin:+.4f} = {ratio:.1f}x the baseline's seed spread "
+        f"(needs >= {PREMISE_RATIO:g}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,238 +1,348 @@
-"""How close does each sampler get to the true front, and how soon? No training: a table lookup.
+"""Does a search find the true front, and does its verdict say so? Searches replayed on the true table.
 
-``ground_truth.py`` evaluated every architecture of a small space once; here each sampler
-searches that space again, its objective looking each sampled candidate up by key (the
-candidate comes from ``ge_nas.search.suggest_candidate``, as in a real search, with the
-baseline as trial 0). For budgets of 25%, 50% and 100% of the space's size (in trials, as
-``--trials`` counts them: a repeated architecture is a trial too, though a real search
-reuses its result instead of training it), over several seeds, it reports:
+``ground_truth.py`` trained every architecture of a small space with several seeds, as the
+search's proxy and as a reference. Here each sampler searches that space again, over several
+seeds and budgets, as ``ge-nas search`` would with its shipped seed settings, but each trial
+reads its accuracy from the table instead of training:
 
-* ``hv``: the share of the true front's hypervolume reached (``ge_nas.ranking.hypervolume``,
-  with the reference point derived from the baseline and every architecture of the table);
-* ``gain``: the share of the hypervolume the true front adds to the baseline's own, reached.
-  The baseline is trial 0 of every search, and with a reference point that must cover the
-  worst architecture, the baseline alone may already hold most of the volume (it does on
-  ``yolov8n_small``: ~99%), so ``hv`` barely separates samplers; ``gain`` measures what the
-  search found beyond the model it started from;
-* both relative to random search at the same budget, and the trials each sampler needs to
-  reach 95% of each (median over seeds).
+* exploring trials are sampled by the real sampler (:func:`ge_nas.search.suggest_candidate`,
+  baseline first), and read the architecture's seed-0 entry; an architecture sampled again
+  reuses its result and counts, as in a search;
+* the baseline's further seeds (the noise floor) and the confirmation rounds are chosen by
+  ge-nas's own :func:`~ge_nas.search.confirmation.noise_runs` and
+  :func:`~ge_nas.search.confirmation.confirmation_runs` and read seed ``s`` from the table;
+* the search ends with :meth:`ge_nas.ranking.fronts.Ranking.verdict`, computed by
+  :func:`ge_nas.ranking.fronts.rank` on the replayed trial records.
 
-Run from the repository root, after ``ground_truth.py``:
+Replayed trials read the proxy's entries (``--values proxy``: what a shipped search sees) and,
+where the table has them, the reference's (``reference``: a search with a perfect proxy, which
+isolates the sampler and the confirmation). Against the truth (each architecture's mean over the
+reference seeds, or over the proxy seeds when the table has no reference) it reports, per sampler
+and budget:
 
-    python benchmarks/search_efficiency.py
-    python benchmarks/search_efficiency.py --tiny     # a synthetic table: no ground truth needed
+* ``hit``: seeds whose verdict names an architecture of the true front other than the baseline;
+  ``best``: seeds whose verdict names the truly most accurate architecture;
+* ``regret``: the truly best mean accuracy minus that of the architecture the verdict names
+  (the baseline's when it names none: a user keeps the baseline);
+* ``hv``: the share of the true front's hypervolume that the architectures the search evaluated
+  reach, at their true values. The reference point sits at the baseline's true accuracy (and
+  the worst GFLOPs plus a 10 % slack), so the baseline alone holds none of it and the share
+  measures only what beats the baseline;
+* ``runs``: proxy trainings the search would pay for, exploring and confirmation (reuses are free).
+
+It also prints the proxy's fidelity to the truth: Kendall's tau between the proxy's seed-0
+accuracies (what exploring trials see) and the true means, and between the proxy's mean over
+its seeds and the true means, each with a bootstrap 95 % interval over architectures. Pruning
+is not replayed: the table holds final accuracies only. Run from the repository root, after
+``ground_truth.py``:
+
+    python benchmarks/search_efficiency.py --dataset context
+    python benchmarks/search_efficiency.py --tiny     # a made-up table: no ground truth needed
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import statistics
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+from ground_truth import ACCURACY, DEFAULTS, Truth, read_truth
 from optuna.trial import Trial
 from report import write_table
+from scipy import stats
 
+from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.pareto import hypervolume, reference_point, to_minimization
-from ge_nas.search.config import SAMPLERS, Objectives
-from ge_nas.search.sampling import candidate_params, make_sampler, suggest_candidate
-from ge_nas.space.candidate import BASELINE_KEY, Candidate
+from ge_nas.search.config import BASELINE_SEEDS, CONFIRM, MAX_SEEDS, SAMPLERS, Objectives, ProxySettings, SearchConfig
+from ge_nas.search.confirmation import confirmation_runs, enqueue, noise_runs
+from ge_nas.search.sampling import make_sampler, suggest_candidate
+from ge_nas.space.candidate import BASELINE_KEY
 from ge_nas.space.search_space import SearchSpace, load_space
+from ge_nas.storage.records import (
+    Stage,
+    Status,
+    TrialRecord,
+    TrialWriter,
+    counted,
+    evaluation_of,
+    read_records,
+    seed_run_of,
+)
 
-BUDGET_SHARES = (0.25, 0.5, 1.0)
-TARGET = 0.95
-METRICS = {
-    "hv": "share of the true front's hypervolume",
-    "gain": "share of the hypervolume the true front adds to the baseline's",
-}
-SUMMARY_COLUMNS = ("mean", "min", "max", "vs_random", "seeds_at_95", "median_trials_to_95")
-Table = dict[str, dict[str, float]]
+OBJECTIVES = Objectives(ACCURACY, ("gflops",))
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """A replayed search's seed settings: the baseline's (the noise floor) and any architecture's at most."""
+
+    baseline: int
+    most: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one replayed search ended with, judged against the truth."""
+
+    winner: str | None  # the key the verdict names, None when it names no architecture
+    hit: bool
+    best: bool
+    regret: float
+    hv_share: float
+    runs: int
+    distinct: int
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="shapes")
     parser.add_argument("--space", default="yolov8n_small")
-    parser.add_argument("--table", type=Path, help="default: benchmarks/results/ground_truth_<space>.csv")
-    parser.add_argument("--objectives", default="map50-95,gflops")
-    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated; random is the yardstick")
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--horizon", type=float, default=2.0, help="longest run, in space sizes (for 'trials to 95%%')")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search_efficiency.csv"))
-    parser.add_argument("--tiny", action="store_true", help="smoke run on a synthetic table, 1 seed, 1 space size")
+    parser.add_argument("--table", type=Path, help="default: benchmarks/results/ground_truth_<dataset>_<space>.csv")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
+    parser.add_argument("--seeds", type=int, default=10, help="search seeds per sampler and budget")
+    parser.add_argument("--budgets", default="4,8,16", help="exploring trials (--trials), baseline included")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/search_efficiency_<dataset>_<space>.csv")
+    parser.add_argument("--tiny", action="store_true", help="smoke run on a made-up table, 1 seed, budgets 4 and 16")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = load_space(args.space)
-    objectives = Objectives.parse(args.objectives)
-    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    name = f"{args.dataset}_{space.name}"
+    out = args.out or Path(f"benchmarks/results/search_efficiency_{name}.csv")
     if args.tiny:
-        args.seeds, args.horizon, source = 1, 1.0, "synthetic"
-        table = synthetic_table(space)
+        args.seeds, args.budgets, truth, source = 1, "4,16", made_up_truth(space), "made-up"
     else:
-        path = args.table or Path(f"benchmarks/results/ground_truth_{space.name}.csv")
+        path = args.table or Path(f"benchmarks/results/ground_truth_{name}.csv")
         if not path.is_file():
             raise SystemExit(
-                f"{path} not found: run `python benchmarks/ground_truth.py --space {space.name}` first "
-                "(or --tiny for a synthetic table)"
+                f"{path} not found: run `python benchmarks/ground_truth.py --dataset {args.dataset} "
+                f"--space {space.name}` first (or --tiny for a made-up table)"
             )
-        table, source = read_table(path), str(path)
-    missing = [c.key for c in space.enumerate() if c.key not in table]
+        truth, source = read_truth(path), str(path)
+    missing = [c.code for c in space.enumerate() if c.key not in truth.ran()]
     if missing:
-        raise SystemExit(f"the table lacks {len(missing)} architectures of {space.name}, e.g. {missing[0]}")
-
-    keys = list(table)
-    points = to_minimization(np.array([[table[k][n] for n in objectives.names] for k in keys]), objectives.directions)
-    baseline = points[keys.index(BASELINE_KEY)]
-    reference = reference_point(baseline, points)
-    volumes = (hypervolume(baseline[np.newaxis], reference), hypervolume(points, reference))
-    horizon = math.ceil(args.horizon * space.size)
-    print(
-        f"{space.name}: {space.size} architectures ({source}); true hypervolume {volumes[1]:.6g}, "
-        f"of which the baseline alone holds {volumes[0] / volumes[1]:.3f}"
-    )
-
-    curves: dict[str, list[dict[str, list[float]]]] = {}
-    for name in samplers:
-        curves[name] = []
-        for seed in range(args.seeds):
-            keys_seen = run_sampler(name, seed, space, table, objectives, horizon)
-            curves[name].append(share_curves(keys_seen, table, objectives, reference, volumes, horizon))
-    rows = summarise(curves, space.size, horizon)
-    for metric, title in METRICS.items():
-        show(rows, metric, title, space.size, args.seeds)
-    print(
-        "distinct architectures evaluated, mean: "
-        + "; ".join(
-            f"{name} " + "/".join(f"{r['distinct_mean']:.1f}" for r in rows if r["sampler"] == name)
-            for name in samplers
+        raise SystemExit(
+            f"the table's {truth.truth_schedule} lacks {len(missing)} architectures of {space.name}, e.g. "
+            f"{missing[0]}: finish ground_truth.py first (it resumes)"
         )
+    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    budgets = [int(b) for b in args.budgets.split(",")]
+    front = truth.front()
+    print(
+        f"{space.name} on the {args.dataset} data ({source}): {len(truth.keys)} architectures; truth: the "
+        f"{truth.truth_schedule}'s mean over {truth.seeds(truth.truth_schedule)} seeds; true front: "
+        + ", ".join(sorted(truth.codes[key] for key in front))
     )
+    show_fidelity(truth)
+    rows = []
+    schedules = ("proxy", "reference") if truth.accuracy["reference"] else ("proxy",)
+    for values in schedules:
+        # A replay can only read the seeds the table holds: fewer than a search's defaults, it says so.
+        seeds = Seeds(min(BASELINE_SEEDS, truth.seeds(values)), min(MAX_SEEDS, truth.seeds(values)))
+        print(
+            f"\nreplayed trials read the {values}'s entries; baseline seeds {seeds.baseline}, confirm {CONFIRM}, "
+            f"max seeds {seeds.most}"
+            + (
+                f" (all the table holds; a search's defaults are {BASELINE_SEEDS} and {MAX_SEEDS})"
+                if seeds.most < MAX_SEEDS
+                else ""
+            )
+        )
+        columns = ("hit", "best", "no winner", "regret (worst)", "hv (worst)", "runs")
+        print(
+            f"{'sampler':<8} {'trials':>6} "
+            + " ".join(f"{c:>{w}}" for c, w in zip(columns, (6, 6, 9, 16, 15, 5), strict=True))
+        )
+        for sampler in samplers:
+            for budget in budgets:
+                outcomes = [
+                    judge(replay(truth, space, sampler, seed, budget, values, seeds), truth, front)
+                    for seed in range(args.seeds)
+                ]
+                row = summary_row(values, sampler, budget, seeds, outcomes)
+                rows.append(row)
+                print(
+                    f"{sampler:<8} {budget:>6} {row['hit']:>3}/{args.seeds:<2} {row['best']:>3}/{args.seeds:<2} "
+                    f"{row['no_winner']:>6}/{args.seeds:<2} {row['regret_mean']:>7.4f} (≤{row['regret_max']:.3f}) "
+                    f"{row['hv_mean']:>6.3f} (≥{row['hv_min']:.2f}) {row['runs_mean']:>5.1f}"
+                )
     settings = {
+        "dataset": args.dataset,
         "space": space.name,
         "table": source,
-        "objectives": objectives.names[0] + "+" + "+".join(objectives.costs),
+        "truth": f"{truth.truth_schedule}_mean",
         "seeds": args.seeds,
-        "horizon_trials": horizon,
-        "true_hypervolume": f"{volumes[1]:.6g}",
-        "baseline_hypervolume": f"{volumes[0]:.6g}",
+        "confirm": CONFIRM,
+        "hv_reference": "baseline_true_accuracy,worst_gflops+10%",
+        "pruning": "not_replayed",
     }
-    fields = ["sampler", "budget_trials", "budget_share", "distinct_mean"] + [
-        f"{metric}_{column}" for metric in METRICS for column in SUMMARY_COLUMNS
-    ]
-    print(f"figures written to {write_table(args.out, settings, fields, rows)}")
+    fields = list(rows[0])
+    print(f"figures written to {write_table(out, settings, fields, rows)}")
 
 
-def read_table(path: Path) -> Table:
-    """The ground-truth CSV (first line: its settings) as ``key -> {column: value}``."""
-    lines = path.read_text().splitlines()
-    rows = csv.DictReader(lines[1:])
-    return {row["key"]: {k: float(v) for k, v in row.items() if k not in ("key", "code")} for row in rows}
+class _TableObjective:
+    """A search's trial that reads the table instead of training, recorded as ``ge-nas search`` records it."""
+
+    def __init__(self, truth: Truth, space: SearchSpace, values: str) -> None:
+        self.truth, self.space, self.values = truth, space, values
+
+    def __call__(self, trial: Trial) -> list[float]:
+        writer = TrialWriter(trial)
+        stage = Stage(trial.user_attrs.get("stage", Stage.EXPLORE.value))
+        seed_index = int(trial.user_attrs.get("seed_index", 0))
+        candidate = suggest_candidate(trial, self.space)
+        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index)
+        records = read_records(trial.study)
+        previous = (
+            evaluation_of(records, candidate.key)
+            if stage == Stage.EXPLORE
+            else seed_run_of(records, candidate.key, seed_index)
+        )
+        if previous is not None and previous.values is not None:
+            writer.reused(previous)
+            return list(previous.values)
+        accuracy = self.truth.accuracy[self.values][candidate.key][seed_index]
+        gflops = self.truth.gflops[candidate.key]
+        trial.set_user_attr("gflops", gflops)
+        writer.epochs([{"epoch": 1, ACCURACY: accuracy}])
+        writer.trained(0.0, {ACCURACY: accuracy})
+        return [accuracy, gflops]
 
 
-def synthetic_table(space: SearchSpace) -> Table:
-    """A made-up but plausible table, so the smoke test needs no training: accuracy noise, cost per unit."""
-    rng = np.random.default_rng(0)
-    table = {}
-    for candidate in space.enumerate():
-        table[candidate.key] = {
-            "map50-95": 0.6 + 0.02 * float(rng.standard_normal()),
-            "map50": 0.95,
-            "gflops": 0.354 + 0.0002 * candidate.units + 0.00005 * float(rng.random()),
-            "params": 3.157e6 + 1e4 * candidate.units,
-            "latency": 12.0 + candidate.units,
-        }
-    return table
+def replay(
+    truth: Truth, space: SearchSpace, sampler: str, seed: int, budget: int, values: str, seeds: Seeds
+) -> list[TrialRecord]:
+    """One search's trial records, replayed: noise floor, ``budget`` exploring trials, then confirmation rounds.
 
-
-def lookup(space: SearchSpace, table: Table, objectives: Objectives) -> Callable[[Trial], list[float]]:
-    """An Optuna objective that samples as a search does and reads the result instead of training."""
-
-    def objective(trial: Trial) -> list[float]:
-        candidate = suggest_candidate(trial, space)
-        trial.set_user_attr("key", candidate.key)
-        return [table[candidate.key][name] for name in objectives.names]
-
-    return objective
-
-
-def run_sampler(
-    name: str, seed: int, space: SearchSpace, table: Table, objectives: Objectives, trials: int
-) -> list[str]:
-    """The keys one seeded search samples, in order, baseline first (as ``run_search`` enqueues it)."""
-    study = optuna.create_study(directions=objectives.directions, sampler=make_sampler(name, seed, constrained=False))
-    study.enqueue_trial(candidate_params(space, Candidate.baseline()))
-    study.optimize(lookup(space, table, objectives), n_trials=trials)
-    return [t.user_attrs["key"] for t in study.trials]  # grid stops by itself once the space is exhausted
-
-
-def share_curves(
-    keys: list[str],
-    table: Table,
-    objectives: Objectives,
-    reference: np.ndarray,
-    volumes: tuple[float, float],
-    horizon: int,
-) -> dict[str, list[float]]:
-    """``hv`` and ``gain`` shares, and distinct architectures, after 1, 2, ... ``horizon`` trials.
-
-    ``volumes`` are the baseline's own hypervolume and the true front's. Curves stay flat
-    after a search that ended early (grid, once the space is exhausted).
+    The loop is ``run_worker``'s, in one process: explore until ``budget`` trials count (or the
+    grid has seen the whole space), then enqueue a round of confirmation runs while there is one.
     """
-    baseline_volume, true_volume = volumes
-    curves: dict[str, list[float]] = {"hv": [], "gain": [], "distinct": []}
-    for k in range(1, horizon + 1):
-        seen = sorted(set(keys[:k]))
-        curves["distinct"].append(len(seen))
-        values = np.array([[table[key][n] for n in objectives.names] for key in seen])
-        volume = hypervolume(to_minimization(values, objectives.directions), reference)
-        curves["hv"].append(volume / true_volume)
-        gain = true_volume - baseline_volume
-        curves["gain"].append((volume - baseline_volume) / gain if gain > 0 else 1.0)
-    return curves
+    config = SearchConfig(
+        space=space,
+        data_yaml=Path("replayed"),
+        objectives=OBJECTIVES,
+        proxy=ProxySettings(),
+        trials=budget,
+        study_name="replay",
+        storage_url="replay",
+        workdir=Path("replay"),
+        sampler=sampler,
+        seed=seed,
+        baseline_seeds=seeds.baseline,
+        confirm=CONFIRM,
+        max_seeds=seeds.most,
+    )
+    study = optuna.create_study(directions=OBJECTIVES.directions, sampler=make_sampler(sampler, seed, False))
+    objective = _TableObjective(truth, space, values)
+    enqueue(study, config, [], noise_runs(config))
+    while True:
+        records = read_records(study)
+        explored = {record.key for record in records if record.counts}
+        if counted(records) >= budget or (sampler == "grid" and len(explored) >= space.size):
+            break
+        study.optimize(objective, n_trials=1)
+    while True:
+        records = read_records(study)
+        queued = enqueue(study, config, records, confirmation_runs(ranked(records), config))
+        if not queued:
+            return records
+        study.optimize(objective, n_trials=queued)
 
 
-def summarise(curves: dict[str, list[dict[str, list[float]]]], size: int, horizon: int) -> list[dict[str, Any]]:
-    """One row per sampler and budget: per metric, the mean, min and max share over seeds and more."""
-    budgets = sorted({max(1, round(share * size)) for share in BUDGET_SHARES} | {horizon})
-    rows = []
-    for name, runs in curves.items():
-        for budget in budgets:
-            row: dict[str, Any] = {"sampler": name, "budget_trials": budget, "budget_share": budget / size}
-            row["distinct_mean"] = statistics.mean(run["distinct"][budget - 1] for run in runs)
-            for metric in METRICS:
-                at = [run[metric][budget - 1] for run in runs]
-                to_target = [next((k + 1 for k, s in enumerate(run[metric]) if s >= TARGET), math.inf) for run in runs]
-                median_to_target = statistics.median(to_target)
-                random_mean = (
-                    statistics.mean(run[metric][budget - 1] for run in curves["random"]) if "random" in curves else 0
-                )
-                row |= {
-                    f"{metric}_mean": statistics.mean(at),
-                    f"{metric}_min": min(at),
-                    f"{metric}_max": max(at),
-                    f"{metric}_vs_random": statistics.mean(at) / random_mean if random_mean else math.nan,
-                    f"{metric}_seeds_at_95": sum(s >= TARGET for s in at),
-                    f"{metric}_median_trials_to_95": median_to_target
-                    if median_to_target != math.inf
-                    else f">{horizon}",
-                }
-            rows.append(row)
-    return rows
+def ranked(records: list[TrialRecord]) -> Ranking:
+    return rank(records, OBJECTIVES.names, OBJECTIVES.directions)
 
 
-def show(rows: list[dict[str, Any]], metric: str, title: str, size: int, seeds: int) -> None:
-    budgets = sorted({row["budget_trials"] for row in rows})
-    print(f"\n{title}, mean over {seeds} seeds (and relative to random search at the same budget)")
-    print(f"{'sampler':<8} " + " ".join(f"{f'{b} trials ({b / size:.0%})':>22}" for b in budgets) + "  trials to 95%")
-    for name in dict.fromkeys(row["sampler"] for row in rows):
-        mine = [row for row in rows if row["sampler"] == name]
-        cells = [f"{row[f'{metric}_mean']:>13.3f} ({row[f'{metric}_vs_random']:.2f}x)" for row in mine]
-        median = mine[0][f"{metric}_median_trials_to_95"]
-        print(f"{name:<8} " + " ".join(f"{cell:>22}" for cell in cells) + f"  {median:>13}")
+def judge(records: list[TrialRecord], truth: Truth, front: set[str]) -> Outcome:
+    """A replayed search's verdict and exploration against the true table."""
+    ranking = ranked(records)
+    winner = ranking.winner()
+    key = winner.record.key if winner is not None else None
+    best_key = max(truth.keys, key=truth.mean)
+    keys = truth.keys
+    points = to_minimization(np.array([[truth.mean(k), truth.gflops[k]] for k in keys]), OBJECTIVES.directions)
+    baseline = points[keys.index(BASELINE_KEY)]
+    reference = reference_point(baseline, points)
+    reference[0] = baseline[0]  # the baseline's own accuracy: only what beats it holds volume
+    evaluated = {a.record.key for a in ranking.architectures if a.record.key in truth.codes}
+    whole = hypervolume(points, reference)
+    reached = hypervolume(points[[keys.index(k) for k in sorted(evaluated)]], reference)
+    return Outcome(
+        winner=key,
+        hit=key is not None and key in front and key != BASELINE_KEY,
+        best=key == best_key,
+        regret=truth.mean(best_key) - truth.mean(key if key is not None else BASELINE_KEY),
+        hv_share=reached / whole if whole > 0 else 1.0,
+        runs=sum(record.status == Status.COMPLETE for record in records),
+        distinct=len(evaluated),
+    )
+
+
+def summary_row(values: str, sampler: str, budget: int, seeds: Seeds, outcomes: list[Outcome]) -> dict[str, Any]:
+    """One sampler and budget over seeds: counts of hits, and means (with the worst case) of the rest."""
+    return {
+        "values": values,
+        "sampler": sampler,
+        "budget_trials": budget,
+        "baseline_seeds": seeds.baseline,
+        "max_seeds": seeds.most,
+        "hit": sum(o.hit for o in outcomes),
+        "best": sum(o.best for o in outcomes),
+        "no_winner": sum(o.winner is None for o in outcomes),
+        "regret_mean": statistics.fmean(o.regret for o in outcomes),
+        "regret_max": max(o.regret for o in outcomes),
+        "hv_mean": statistics.fmean(o.hv_share for o in outcomes),
+        "hv_min": min(o.hv_share for o in outcomes),
+        "runs_mean": statistics.fmean(o.runs for o in outcomes),
+        "distinct_mean": statistics.fmean(o.distinct for o in outcomes),
+    }
+
+
+def kendall_interval(x: list[float], y: list[float], rng: np.random.Generator) -> tuple[float, float, float]:
+    """Kendall's tau-b of ``x`` and ``y`` and its bootstrap 95 % interval (architectures resampled)."""
+    tau = float(stats.kendalltau(x, y).statistic)
+    xs, ys, draws = np.array(x), np.array(y), []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(xs), len(xs))
+        value = stats.kendalltau(xs[pick], ys[pick]).statistic
+        if np.isfinite(value):
+            draws.append(value)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return tau, float(low), float(high)
+
+
+def show_fidelity(truth: Truth) -> None:
+    """Kendall's tau of the proxy against the truth: its seed-0 entries, and its mean over seeds."""
+    if truth.truth_schedule == "proxy":
+        print("proxy fidelity: the table has no reference; the truth is the proxy itself")
+        return
+    keys, rng = truth.keys, np.random.default_rng(0)
+    true = [truth.mean(k) for k in keys]
+    for label, proxy in (
+        ("seed 0 (what exploring trials see)", [truth.accuracy["proxy"][k][0] for k in keys]),
+        (f"mean over {truth.seeds('proxy')} seeds", [truth.mean(k, "proxy") for k in keys]),
+    ):
+        tau, low, high = kendall_interval(proxy, true, rng)
+        print(f"proxy fidelity, {label}: Kendall tau {tau:+.3f} (95 % bootstrap CI {low:+.3f} to {high:+.3f})")
+
+
+def made_up_truth(space: SearchSpace) -> Truth:
+    """A plausible table without training, for the smoke test: one unit helps, noise elsewhere, cost per unit."""
+    rng = np.random.default_rng(0)
+    codes, gflops, accuracy = {}, {}, {"proxy": {}, "reference": {}}
+    for n, candidate in enumerate(space.enumerate()):
+        effect = 0.05 * (n % 4 == 3)
+        codes[candidate.key] = candidate.code
+        gflops[candidate.key] = 0.354 + 0.0002 * candidate.units + 0.00001 * n
+        for schedule, seeds in (("proxy", MAX_SEEDS), ("reference", 3)):
+            accuracy[schedule][candidate.key] = {
+                s: 0.6 + effect + 0.01 * float(rng.standard_normal()) for s in range(seeds)
+            }
+    return Truth("made-up", codes, gflops, accuracy)
 
 
 if __name__ == "__main__":

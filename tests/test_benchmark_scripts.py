@@ -56,27 +56,52 @@ def test_ge_unit_benchmark_times_ours_against_timm_and_in_yolov8n(tmp_path: Path
     assert len(latencies) == 6 and all(float(r["latency_ratio"]) > 0 for r in latencies)
 
 
-def test_ground_truth_benchmark_tables_every_architecture_it_evaluates(tmp_path: Path) -> None:
-    out = tmp_path / "truth.csv"
-    printed = run_benchmark("ground_truth.py", "--out", str(out), "--workdir", str(tmp_path / "work"))
-    assert "true front:" in printed
+def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_again(tmp_path: Path) -> None:
+    out, work = tmp_path / "truth.csv", tmp_path / "work"
+    printed = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--workdir", str(work))
+    assert "premise" in printed and "truth: the reference, 2 seeds each" in printed
     settings, rows = read_table(out)
-    assert "space=yolov8n_small" in settings and "seed=0" in settings and "architectures=3/16" in settings
+    assert "dataset=context" in settings and "space=yolov8n_small" in settings and "parent_sha256=" in settings
+    assert "reference=from_scratch_ultralytics_recipe" in settings and "reference_epochs=1" in settings
     assert rows[0]["key"] == "base" and len({r["key"] for r in rows}) == 3
-    assert all(float(r["gflops"]) > 0 and float(r["latency"]) > 0 for r in rows)
+    runs = {(r["key"], r["schedule"], r["seed_index"]) for r in rows}
+    assert len(runs) == len(rows) == 3 * 2 * 2  # architectures x schedules x seeds, each once
+    assert {r["seed"] for r in rows if r["seed_index"] == "0"} == {"0"}  # seed 0 of a search with --seed 0
+    assert all(float(r["gflops"]) > 0 and int(r["params"]) > 0 for r in rows)
+    again = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--workdir", str(work))
+    assert "12 runs already in" in again and read_table(out)[1] == rows
+    summary = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--summary")
+    assert "3 of 3 architectures so far" in summary and "premise" in summary
 
 
-def test_search_efficiency_benchmark_scores_every_sampler_against_random(tmp_path: Path) -> None:
+def test_ground_truth_benchmark_refuses_to_resume_a_table_made_with_other_settings(tmp_path: Path) -> None:
+    out = tmp_path / "truth.csv"
+    out.write_text("# 2026-01-01 somewhere; versions; dataset=context epochs=99\nkey,code\n")
+    result = subprocess.run(
+        [sys.executable, "benchmarks/ground_truth.py", "--tiny", "--out", str(out), "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode != 0 and "was made with other settings" in result.stderr
+    assert out.read_text().endswith("key,code\n")
+
+
+def test_search_efficiency_benchmark_replays_searches_to_a_verdict(tmp_path: Path) -> None:
     out = tmp_path / "efficiency.csv"
     printed = run_benchmark("search_efficiency.py", "--out", str(out))
-    assert "trials to 95%" in printed
+    assert "proxy fidelity, seed 0" in printed and "Kendall tau" in printed
     settings, rows = read_table(out)
-    assert "table=synthetic" in settings
+    assert "table=made-up" in settings and "hv_reference=baseline_true_accuracy" in settings
     assert {r["sampler"] for r in rows} == {"tpe", "nsga2", "random", "gp", "grid"}
-    assert {int(r["budget_trials"]) for r in rows} == {4, 8, 16}
+    assert {r["values"] for r in rows} == {"proxy", "reference"}
+    assert {int(r["budget_trials"]) for r in rows} == {4, 16}
     grid_full = next(r for r in rows if r["sampler"] == "grid" and r["budget_trials"] == "16")
-    # The exhaustive sampler sees the whole space, so the whole front, within one space size.
-    assert float(grid_full["hv_mean"]) == 1.0 and float(grid_full["gain_mean"]) == 1.0
+    # The exhaustive sampler sees the whole space, so all of the true front's hypervolume.
+    assert float(grid_full["hv_mean"]) == 1.0
+    # Every replay trains the baseline's 3 seeds and at least one more architecture.
+    assert all(float(r["runs_mean"]) >= 4 for r in rows)
 
 
 def test_search_efficiency_benchmark_asks_for_the_ground_truth_first(tmp_path: Path) -> None:

@@ -41,14 +41,21 @@ def dataset(
     imgsz: Annotated[int, typer.Option(min=32, help="Image size in pixels (square).")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed; the same arguments give the same files.")] = 0,
     task: Annotated[str, typer.Option(help="detect (boxes) | segment (outlines as polygons).")] = "detect",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="shapes: coloured shapes, the class is the shape | context: grey shapes whose class is the colour "
+            "of a frame far from them (built so that context should pay; see the README for what was measured)."
+        ),
+    ] = "shapes",
 ) -> None:
-    """Write the built-in synthetic dataset (coloured shapes) in YOLO format, for detection or segmentation."""
+    """Write a built-in synthetic dataset (coloured shapes, or shapes classed by context) in YOLO format."""
     from ge_nas.data.synthetic import TASKS, make_synthetic_dataset
     from ge_nas.search.config import check_option
 
     check_option("--task", task, TASKS)
     data_yaml = make_synthetic_dataset(
-        output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed, task=task
+        output, n_train=train_images, n_val=val_images, imgsz=imgsz, seed=seed, kind=kind, task=task
     )
     typer.echo(str(data_yaml))
 
