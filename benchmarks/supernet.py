@@ -24,8 +24,8 @@ table with it, and times proxies side by side in the same process. It reports:
 
 Run from the repository root:
 
-    python benchmarks/supernet.py --table benchmarks/results/ground_truth_shapes_yolov8n_small.csv \\
-        --data studies/ground-truth-shapes_yolov8n_small/data/data.yaml --weights PARENT.pt
+    python benchmarks/supernet.py --table benchmarks/results/ground_truth_context_yolov8n_small.csv \\
+        --weights studies/ground-truth-context_yolov8n_small/parent-context-128img/parent-128px-40ep-seed0.pt
     python benchmarks/supernet.py --tiny      # a made-up table of 3 architectures, tiny data: a smoke run
 """
 
@@ -47,7 +47,7 @@ import numpy as np
 from report import write_table
 from scipy import stats
 
-from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.data.synthetic import KINDS, make_synthetic_dataset
 from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
 from ge_nas.search.config import CALIBRATION_BATCHES, CONFIRM, DEMO, SUPERNET_EPOCHS, ProxySettings, training_seed
 from ge_nas.space.candidate import BASELINE_KEY, Candidate
@@ -405,12 +405,14 @@ def made_up_table(space: SearchSpace) -> Table:
 
 
 def builtin_data(table: Table, settings: dict[str, int], workdir: Path) -> Path:
-    """The built-in data the table names (only the shapes kind exists here; give --data for another)."""
+    """The built-in data the table names (shapes in tables from before kinds), made as ground_truth.py made it."""
     kind = table.settings.get("dataset", "shapes")
-    if kind != "shapes":
-        raise SystemExit(f"the table was made on the {kind!r} data: give its data YAML with --data")
+    if kind not in KINDS:
+        raise SystemExit(f"the table was made on the {kind!r} data, not built in: give its data YAML with --data")
     images = settings["images"]
-    return make_synthetic_dataset(workdir / "data", n_train=images, n_val=max(2, images // 4), imgsz=settings["imgsz"])
+    return make_synthetic_dataset(
+        workdir / "data", n_train=images, n_val=max(2, images // 4), imgsz=settings["imgsz"], kind=kind
+    )
 
 
 def trained_parent(space: SearchSpace, data_yaml: Path, proxy: ProxySettings, epochs: int, workdir: Path) -> Path:
