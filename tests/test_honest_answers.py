@@ -125,8 +125,10 @@ def test_a_search_measures_the_noise_confirms_its_best_candidate_and_ends_with_a
     confirmed_search: tuple[Path, CommandResult], ge_nas_in_process: Callable[..., Any]
 ) -> None:
     db, result = confirmed_search  # ge-nas search ... --baseline-seeds 3 --confirm 1 --max-seeds 3 (tests/conftest.py)
-    assert "plan: 3 exploring trials of up to 1 epochs, then 2 more seeds of the baseline (the noise floor), then" in (
-        result.stdout
+    assert (
+        "plan: the baseline with 3 seeds (the noise floor), then 3 exploring trials of up to 1 epochs (the baseline's "
+        "first seed among them), then confirmation: the front's 1 most promising candidates at a time get more seeds, "
+        "up to 3 each" in result.stdout
     )
     (verdict,) = [line for line in result.stdout.splitlines() if line.startswith("verdict: ")]
     study = optuna.load_study(study_name=CONFIRMED_STUDY, storage=f"sqlite:///{db}")

@@ -226,6 +226,11 @@ def test_a_supernet_search_scores_every_candidate_and_confirms_its_front_with_pr
     best = max(front, key=lambda a: a.supernet_score).record.code if front else None
     confirmed = sorted((r.code, r.seed_index) for r in seeded if not r.baseline)
     assert confirmed == ([(best, 0), (best, 1)] if front else [])
+    assert (
+        "plan: a supernet of 1 epochs (once), then the baseline with 2 proxy seeds (the noise floor), then 3 "
+        "candidates scored by the supernet (the baseline's score among them), then confirmation: the front's 1 most "
+        "promising candidates at a time get proxy seeds, up to 2 each" in printed.stdout
+    )
     verdict = printed.stdout.split("verdict:")[1]
     assert ("paired seeds)" if front else "no architecture with GE is on the supernet's front") in verdict
     assert (db.parent / SUPERNET_STUDY / "supernet.pt").is_file()

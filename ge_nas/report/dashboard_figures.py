@@ -257,9 +257,11 @@ def attention_figure(view: StudyView) -> go.Figure:
             row=1,
             col=column_number,
         )
+    others = any(module_of(variant) != GE for variant, _ in columns)
+    grouping = "GE by variant/extent, then the other modules" if others else "GE by variant/extent"
     figure.update_layout(
         _layout(
-            "Where attention pays: insertion point x unit (GE by variant/extent, then the other modules)",
+            f"Where attention pays: insertion point x unit ({grouping})",
             "each cell: architectures with that unit there (n), the mean effect and its 95 % interval; "
             "faded where the interval includes 0 or rests on one architecture",
             top=110,

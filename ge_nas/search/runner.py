@@ -288,17 +288,23 @@ def _cost_plan(config: SearchConfig) -> str:
     if config.parent_epochs and config.weights is None:
         at_most = "up to " if config.parent_patience else ""
         parts.append(f"a parent of {at_most}{config.parent_epochs} epochs (once)")
-    if config.uses_supernet:
+    if config.uses_supernet:  # the baseline's supernet score runs first, then its proxies (all seeds: the noise floor)
         parts.append(f"a supernet of {config.supernet.epochs} epochs (once)")
-        parts.append(f"{config.trials} candidates scored by the supernet")
-        parts.append(f"{config.baseline_seeds} proxy seeds of the baseline (the noise floor)")
+        parts.append(f"the baseline with {config.baseline_seeds} proxy seeds (the noise floor)")
+        parts.append(f"{config.trials} candidates scored by the supernet (the baseline's score among them)")
     else:
-        parts.append(f"{config.trials} exploring trials of up to {config.proxy.epochs} epochs")
         if config.baseline_seeds > 1:
-            parts.append(f"{config.baseline_seeds - 1} more seeds of the baseline (the noise floor)")
-    if config.confirm and config.max_seeds > 1:
-        most = config.confirm * (config.max_seeds - 1)
-        parts.append(f"up to {most} confirmation runs ({config.confirm} candidates x {config.max_seeds - 1} seeds)")
+            parts.append(f"the baseline with {config.baseline_seeds} seeds (the noise floor)")
+        parts.append(
+            f"{config.trials} exploring trials of up to {config.proxy.epochs} epochs "
+            "(the baseline's first seed among them)"
+        )
+    if config.confirm and (config.max_seeds > 1 or config.uses_supernet):  # a supernet's front has no proxy yet
+        seeds = "proxy seeds" if config.uses_supernet else "more seeds"
+        parts.append(
+            f"confirmation: the front's {config.confirm} most promising candidates at a time get {seeds}, "
+            f"up to {config.max_seeds} each, while their gain is undecided and they stay on the front"
+        )
     return "plan: " + ", then ".join(parts)
 
 
