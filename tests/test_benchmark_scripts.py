@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).parent.parent
 
 
@@ -155,6 +157,25 @@ def test_costs_benchmark_checks_gflops_latency_noise_and_the_reranked_ground_tru
     assert all(float(r["low"]) <= float(r["ratio"]) <= float(r["high"]) for r in latencies)
     _, truth = read_table(tmp_path / "costs_ground_truth.csv")
     assert len(truth) == 3 and all(r["front"] for r in truth)
+
+
+def test_supernet_benchmark_ranks_times_and_replays_both_strategies(tmp_path: Path) -> None:
+    out = tmp_path / "supernet.csv"
+    printed = run_benchmark("supernet.py", "--out", str(out), "--workdir", str(tmp_path / "work"))
+    assert "Kendall tau against the truth" in printed and "architectures per CPU-hour" in printed
+    settings, rows = read_table(out)
+    assert "table=made-up" in settings and "supernet_epochs=1" in settings and "architectures=3" in settings
+    taus = {r["strategy"]: float(r["value"]) for r in rows if r["metric"] == "kendall_tau"}
+    assert {"proxy (one seed)", "supernet", "supernet minus proxy", "supernet seed 0"} <= set(taus)
+    assert taus["supernet minus proxy"] == pytest.approx(taus["supernet"] - taus["proxy (one seed)"], abs=1e-5)
+    assert all(-1 <= taus[name] <= 1 for name in ("proxy (one seed)", "supernet"))
+    assert all(float(r["value"]) > 0 for r in rows if r["metric"] in ("architectures_per_cpu_hour", "score_cpu_s"))
+    assert {(r["metric"], r["strategy"]) for r in rows if r["metric"] in ("hit_rate", "regret")} == {
+        (metric, strategy) for metric in ("hit_rate", "regret") for strategy in ("proxy", "supernet")
+    }
+    _, architectures = read_table(out.with_name("supernet_architectures.csv"))
+    assert architectures[0]["code"] == "base" and len(architectures) == 3
+    assert all(r["supernet0"] != "" and float(r["gflops"]) > 0 for r in architectures)
 
 
 def test_modules_benchmark_times_each_module_against_its_reference_and_checks_its_counts(tmp_path: Path) -> None:

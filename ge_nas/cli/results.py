@@ -75,7 +75,7 @@ def show_command(
     """Show a study's architectures ranked into fronts, with costs, gains and the knee."""
     from ge_nas.report.architectures import by_module, fronts, study_storage, summary
     from ge_nas.storage.database import safe_url
-    from ge_nas.storage.records import latency_text
+    from ge_nas.storage.records import Strategy, latency_text
 
     output_format = _check_format(output_format)
     url = study_storage(study, storage)
@@ -96,13 +96,18 @@ def show_command(
     ]
     intervals = [_interval(low, high) for low, high in zip(ranked["gain_ci_low"], ranked["gain_ci_high"], strict=True)]
     ranked = ranked.assign(note=notes, gain_interval=intervals)
+    accuracy = str(headline["accuracy_name"])
+    scored = {"seeds": "seeds", "accuracy": accuracy}
+    if ranked["strategy"].eq(Strategy.SUPERNET.value).any():
+        # Side by side: the supernet's score (what its front ranks) and the proxies that confirmed it (the verdict's).
+        scored = {"supernet_score": f"supernet {accuracy}", "seeds": "proxy seeds"}
+        scored["accuracy_mean"] = f"proxy {accuracy}"
     columns = {
         "trial_number": "trial",
         "code": "architecture",
         "state": "state",
         "front": "front",
-        "seeds": "seeds",
-        "accuracy": str(headline["accuracy_name"]),
+        **scored,
         "gain_over_baseline": "gain",
         "gain_interval": "gain 95% CI",
         "params": "params",
@@ -162,6 +167,14 @@ def export_command(
     ] = None,
     trial: Annotated[int | None, typer.Option(min=0, help="Export the architecture of this trial instead.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="YAML file to write.")] = Path("best.yaml"),
+    weights_from_supernet: Annotated[
+        bool,
+        typer.Option(
+            "--weights-from-supernet",
+            help="Also write its weights as the study's supernet holds them (the -o name with .pt), to fine-tune "
+            "with ge-nas train --weights.",
+        ),
+    ] = False,
 ) -> None:
     """Write the model YAML of a study's chosen architecture, with where it came from in its header."""
     from ge_nas.output_paths import check_output_file
@@ -170,18 +183,43 @@ def export_command(
 
     if pick is not None and trial is not None:
         raise InputError("give --pick or --trial, not both")
+    if weights_from_supernet and output.suffix == ".pt":
+        raise InputError(f"-o {output} with --weights-from-supernet: name the YAML .yaml; its weights go beside it")
     replaces = check_output_file(output, "-o")
     how: str | int = trial if trial is not None else pick or "knee"
     url = study_storage(study, storage)
     row = pick_architecture(url, study, how)
+    if weights_from_supernet:  # first: it refuses a study without a supernet before anything is written
+        weights = _supernet_weights(url, study, row, output.with_suffix(".pt"))
     path = export_yaml(url, study, how, output)
     accuracy = "not trained" if row["accuracy"] is None else f"{row['accuracy_name']} {row['accuracy']:.4f}"
+    if row["strategy"] == "supernet":
+        accuracy = f"supernet score {accuracy}"
     written = "replaced" if replaces else "wrote"
     typer.echo(f"{written} {path}: trial {row['trial_number']} ({row['code']}), {accuracy}, {row['gflops']:.4g} GFLOPs")
     note = within_the_noise(row)
     if note:
         typer.echo(note)
-    typer.echo(f"train it: ge-nas train {path} --data YOUR_DATA.yaml --epochs 100")
+    if weights_from_supernet:
+        typer.echo(f"wrote {weights}: its weights from the supernet, BatchNorm recalibrated as when it was scored")
+        typer.echo(f"fine-tune it: ge-nas train {path} --data YOUR_DATA.yaml --epochs 100 --weights {weights}")
+    else:
+        typer.echo(f"train it: ge-nas train {path} --data YOUR_DATA.yaml --epochs 100")
+
+
+def _supernet_weights(url: str, study: str, row: pd.Series, output: Path) -> Path:
+    """``ge-nas export --weights-from-supernet``: the picked architecture's checkpoint, cut from the supernet."""
+    from ge_nas.output_paths import check_output_file
+    from ge_nas.search.retraining import supernet_weights
+    from ge_nas.storage.database import open_existing_storage
+    from ge_nas.storage.studies import load_existing_study
+
+    check_output_file(output, "--weights-from-supernet")
+    storage = open_existing_storage(url)
+    try:
+        return supernet_weights(load_existing_study(storage, study), row["key"], row["yaml"], output)
+    finally:
+        storage.engine.dispose()
 
 
 @app.command("train")

@@ -18,6 +18,9 @@ from ge_nas.search.config import (
     DEFAULT_SPACE,
     DEMO,
     MAX_SEEDS,
+    STRATEGIES,
+    SUPERNET_EPOCHS,
+    SUPERNET_TRIALS,
     USER_DATASET,
     build_config,
 )
@@ -196,6 +199,17 @@ def search(
         int, typer.Option(help="Front candidates that get more seeds after exploring, until their gain is clear.")
     ] = CONFIRM,
     max_seeds: Annotated[int, typer.Option(help="Seeds at most per confirmed candidate.")] = MAX_SEEDS,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help=f"{' | '.join(STRATEGIES)}: train a proxy per candidate, or train one supernet and score "
+            f"candidates as its sub-networks (then --trials defaults to {SUPERNET_TRIALS}; the verdict comes from "
+            "the proxies that confirm its front)."
+        ),
+    ] = STRATEGIES[0],
+    supernet_epochs: Annotated[
+        int | None, typer.Option(help=f"Epochs the supernet trains, once per study [{SUPERNET_EPOCHS}].")
+    ] = None,
 ) -> None:
     """Search where GE units pay off: train short proxies, confirm the best with seeds, and give a verdict."""
     from ge_nas.ranking.fronts import rank_study
@@ -233,6 +247,8 @@ def search(
         baseline_seeds=baseline_seeds,
         confirm=confirm,
         max_seeds=max_seeds,
+        strategy=strategy,
+        supernet_epochs=supernet_epochs,
     )
     try:
         with LiveReporter(config.objectives.accuracy) as reporter:

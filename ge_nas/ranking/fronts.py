@@ -7,9 +7,11 @@ What is ranked: each architecture's own exploring evaluation
 (:func:`ge_nas.storage.records.evaluations`), with every seed it was trained with
 (:func:`ge_nas.storage.records.seed_runs`). Those that trained to the end within budget are
 ranked into fronts on their mean accuracy over seeds and their costs; infeasible and pruned
-ones stay unranked (``front`` None). Gains are paired by seed with the baseline (see
-:mod:`ge_nas.ranking.intervals`) once the baseline trained within budget, and the search's
-answer is :meth:`Ranking.verdict`.
+ones stay unranked (``front`` None). In a ``--strategy supernet`` search the exploring
+evaluations are supernet scores, and the fronts rank those (the supernet's front); their
+seeds are the proxies that confirmed them. Gains are paired by seed with the baseline (see
+:mod:`ge_nas.ranking.intervals`) once the baseline trained within budget, from proxies only,
+and the search's answer is :meth:`Ranking.verdict`: never a supernet score's.
 
 Example:
     >>> ranking = rank_study(study)  # doctest: +SKIP
@@ -33,7 +35,17 @@ from ge_nas.ranking.pareto import (
     reference_point,
     to_minimization,
 )
-from ge_nas.storage.records import COSTS, Status, TrialRecord, cost_value, counted, evaluations, read_records, seed_runs
+from ge_nas.storage.records import (
+    COSTS,
+    Status,
+    Strategy,
+    TrialRecord,
+    cost_value,
+    counted,
+    evaluations,
+    read_records,
+    seed_runs,
+)
 from ge_nas.storage.studies import objective_names
 
 __all__ = ["RankedArchitecture", "Ranking", "rank", "rank_study"]
@@ -43,14 +55,17 @@ __all__ = ["RankedArchitecture", "Ranking", "rank", "rank_study"]
 class RankedArchitecture:
     """One evaluated architecture, its seeds, and where it stands."""
 
-    record: TrialRecord  # its exploring evaluation (seed 0)
-    accuracy: float | None  # mean final accuracy over its seeds; a pruned one's at its last epoch; None if untrained
+    record: TrialRecord  # its exploring evaluation (seed 0, or its supernet score)
+    # What it is ranked on: mean final accuracy over its seeds, or its supernet score; a pruned one's at its last
+    # epoch; None if untrained.
+    accuracy: float | None
     front: int | None  # 1 = the Pareto front; None = not ranked (infeasible or pruned)
     crowding: float | None
     is_knee: bool
-    seeds: dict[int, float]  # final accuracy by seed index, runs trained to the end
-    estimate: Estimate | None  # the accuracy's mean and 95 % interval over its seeds
+    seeds: dict[int, float]  # final accuracy by seed index, proxy runs trained to the end
+    estimate: Estimate | None  # the proxies' mean accuracy and its 95 % interval over seeds
     gain_estimate: Estimate | None  # gain over the baseline, paired by seed (one point for a pruned run)
+    supernet_score: float | None = None  # its supernet score, when a supernet evaluated it
 
     @property
     def gain(self) -> float | None:
@@ -115,10 +130,24 @@ class Ranking:
         return max(candidates, key=lambda a: a.gain_estimate.mean, default=None)
 
     def verdict(self) -> str:
-        """The search's answer in one sentence: which architecture beats the baseline, by how much, at what cost."""
+        """The search's answer in one sentence: which architecture beats the baseline, by how much, at what cost.
+
+        It rests on proxies only: in a supernet search, on the proxies that confirmed the supernet's front.
+        """
         baseline = self.baseline
         if baseline is None:
             return "no verdict yet: the baseline has not trained within budget"
+        confirmed = [a for a in self.ranked if not a.record.baseline and a.seeds]
+        if baseline.supernet_score is not None and (not baseline.seeds or not confirmed):
+            if baseline.seeds and all(a.record.baseline for a in self.front(1)):
+                return (
+                    "no architecture with GE is on the supernet's front (none scored above the baseline at no more "
+                    "cost), so none was confirmed with proxies: by the supernet's ranking, GE does not pay here"
+                )
+            return (
+                "no verdict: no architecture of the supernet's front has been confirmed with proxies yet, and "
+                "supernet scores alone decide nothing (run the search with --confirm 1 or more)"
+            )
         best = self.winner()
         if best is not None:
             gain = best.gain_estimate
@@ -193,7 +222,7 @@ def rank_study(study: optuna.Study) -> Ranking:
 
 
 def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: Sequence[str]) -> Ranking:
-    """Rank the records' architectures into fronts on their mean accuracy; find the knee and the paired gains."""
+    """Rank the records' architectures into fronts on their mean accuracy (or supernet score); knee and gains."""
     chosen = evaluations(records)
     runs = seed_runs(records)
     accuracy_name = objectives[0]
@@ -202,9 +231,10 @@ def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: 
         for r in chosen
         if r.key is not None
     }
-    complete = [r for r in chosen if r.status == Status.COMPLETE and r.values is not None and seeds.get(r.key)]
-    means = {r.number: mean_interval(list(seeds[r.key].values())) for r in complete}
-    values = [[means[r.number].mean, *r.values[1:]] for r in complete]
+    means = {r.number: mean_interval(list(seeds[r.key].values())) for r in chosen if seeds.get(r.key)}
+    ranked_on = {r.number: _ranked_on(r, means.get(r.number), accuracy_name) for r in chosen}
+    complete = [r for r in chosen if ranked_on[r.number] is not None]
+    values = [[ranked_on[r.number], *r.values[1:]] for r in complete]
     points = to_minimization(np.array(values).reshape(-1, len(directions)), directions)
     fronts = nondominated_fronts(points)
     crowding = crowding_distance(points, fronts)
@@ -220,9 +250,9 @@ def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: 
         front, distance = placed.get(record.number, (None, None))
         estimate = means.get(record.number)
         own = seeds.get(record.key or "", {}) if estimate is not None else {}
-        if estimate is not None:
+        if record.number in placed:
             gain = paired_gain(own, base_seeds)
-            accuracy = estimate.mean
+            accuracy = ranked_on[record.number]
         else:  # pruned (its last epoch against the baseline's seed 0) or infeasible (no accuracy)
             accuracy = record.accuracy(accuracy_name)
             gain = mean_interval([accuracy - base_seeds[0]]) if accuracy is not None and 0 in base_seeds else None
@@ -236,6 +266,16 @@ def rank(records: Sequence[TrialRecord], objectives: Sequence[str], directions: 
                 seeds=own,
                 estimate=estimate,
                 gain_estimate=gain,
+                supernet_score=record.supernet_score.get(accuracy_name),
             )
         )
     return Ranking(tuple(objectives), tuple(directions), tuple(architectures), points, counted(records))
+
+
+def _ranked_on(record: TrialRecord, mean: Estimate | None, accuracy_name: str) -> float | None:
+    """The accuracy an evaluation is ranked on: its supernet score, or its proxies' mean; None if not ranked."""
+    if record.status != Status.COMPLETE or record.values is None:
+        return None
+    if record.strategy == Strategy.SUPERNET:
+        return record.supernet_score.get(accuracy_name)
+    return None if mean is None else mean.mean

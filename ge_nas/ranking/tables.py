@@ -75,6 +75,8 @@ ARCHITECTURES = Table(
     Column("state", String(16), nullable=False),  # complete | infeasible | pruned
     Column("accuracy_name", String(16), nullable=False),
     Column("accuracy", Double),
+    Column("strategy", String(16), nullable=False),  # proxy | supernet: what measured `accuracy`
+    Column("supernet_score", Double),  # the supernet's score (= accuracy in a supernet search); NULL for proxies
     Column("map50_95", Double),
     Column("map50", Double),
     Column("epochs_trained", Integer, nullable=False),
@@ -244,6 +246,8 @@ def _row(study_name: str, accuracy_name: str, architecture: RankedArchitecture) 
         "state": record.status.value,
         "accuracy_name": accuracy_name,
         "accuracy": architecture.accuracy,
+        "strategy": record.strategy.value,
+        "supernet_score": architecture.supernet_score,
         "map50_95": last.get("map50-95"),
         "map50": last.get("map50"),
         "epochs_trained": len(record.epochs),

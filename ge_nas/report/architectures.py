@@ -31,7 +31,7 @@ from ge_nas.ranking.fronts import Ranking, rank_study
 from ge_nas.ranking.tables import ARCHITECTURES, STUDIES, architecture_rows, study_summary
 from ge_nas.space.candidate import Candidate
 from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url, open_existing_storage, safe_url
-from ge_nas.storage.records import COSTS, Status, cost_value, read_record
+from ge_nas.storage.records import COSTS, Status, Strategy, cost_value, read_record
 from ge_nas.storage.studies import load_existing_study, proxy_settings, stored_settings, study_names
 
 __all__ = [
@@ -228,9 +228,11 @@ def pick(storage_url: str, study_name: str, how: str | int) -> pd.Series:
 
 def within_the_noise(row: pd.Series) -> str:
     """A note when a picked architecture's gain is not established beyond the seed noise; "" when it is."""
+    name = f"trial {row['trial_number']} ({row['code']})"
+    if row["strategy"] == Strategy.SUPERNET.value and not row["is_baseline"] and not row["seeds"]:
+        return f"note: {name} was scored by the supernet only; no proxy confirmed it, so its gain is unknown"
     if row["is_baseline"] or row["significant"] or row["gain"] is None or row["gain"] != row["gain"]:
         return ""
-    name = f"trial {row['trial_number']} ({row['code']})"
     low, high = row["gain_ci_low"], row["gain_ci_high"]
     if low is None or low != low:
         return f"note: {name} was trained with one seed: its gain {row['gain']:+.4f} is not checked against seed noise"
@@ -349,6 +351,9 @@ def _proxy_result(study: optuna.Study, row: pd.Series) -> str:
     if row["state"] == Status.INFEASIBLE.value:
         reason = read_record(study.get_trials(deepcopy=False)[row["trial_number"]]).infeasible
         return f"not trained, {reason}; {costs}"
+    rank = f"front {row['front']}" + (", the knee" if row["is_knee"] else "")
+    if row["strategy"] == Strategy.SUPERNET.value:
+        return f"supernet score {row['accuracy_name']} {row['supernet_score']:.4f}; {_proxies(row)}; {costs}; {rank}"
     accuracy = f"{row['accuracy_name']} {row['accuracy']:.4f}"
     several = row["seeds"] > 1 and row["accuracy_ci_high"] is not None
     if several:
@@ -362,8 +367,19 @@ def _proxy_result(study: optuna.Study, row: pd.Series) -> str:
         accuracy += f" ({row['gain_over_baseline']:+.4f} over the baseline{interval})"
     if row["state"] == Status.PRUNED.value:
         return f"stopped after {row['epochs_trained']} of {proxy.get('epochs', '?')} epochs at {accuracy}; {costs}"
-    rank = f"front {row['front']}" + (", the knee" if row["is_knee"] else "")
     return f"{accuracy} after {_epochs(row['epochs_trained'])}; {costs}; {rank}"
+
+
+def _proxies(row: pd.Series) -> str:
+    """What the proxies that confirmed a supernet-scored architecture measured (the verdict's evidence)."""
+    if not row["seeds"]:
+        return "not confirmed by proxies"
+    text = f"proxies {row['accuracy_name']} {row['accuracy_mean']:.4f} over {row['seeds']} seeds"
+    if row["gain"] is not None and row["gain"] == row["gain"]:
+        text += f", {row['gain']:+.4f} over the baseline"
+        if row["gain_ci_low"] is not None and row["gain_ci_low"] == row["gain_ci_low"]:
+            text += f" (95 % CI {row['gain_ci_low']:+.4f} to {row['gain_ci_high']:+.4f}, paired by seed)"
+    return text
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:

@@ -123,7 +123,8 @@ def summary_html(view: StudyView) -> str:
         knee = next(e for e in view.evaluations if e.number == view.knee)
         parts.append(f"knee: trial {knee.number} ({knee.code})")
     if view.baseline is not None and view.baseline.accuracy is not None:
-        parts.append(f"baseline {view.accuracy_name}: {view.baseline.accuracy:.4f}")
+        scored = " (supernet score)" if view.supernet else ""
+        parts.append(f"baseline {view.accuracy_name}{scored}: {view.baseline.accuracy:.4f}")
     if view.progress.volume:
         parts.append(f"hypervolume: {view.progress.volume[-1]:.3f} of the reference box")
     if view.storage:
@@ -138,7 +139,8 @@ def front_table_html(view: StudyView) -> str:
     # A column per cost the study ranks by; the other measured costs share one, so the table fits narrow windows.
     own = [c for c in view.costs if c in view.objectives] or list(view.costs[:1])
     others = [c for c in view.costs if c not in own]
-    head = ["trial", "architecture", "seeds", view.accuracy_name, "gain vs baseline"]
+    scored = [f"supernet {view.accuracy_name}", "proxy seeds", f"proxy {view.accuracy_name}"]
+    head = ["trial", "architecture", *(scored if view.supernet else ["seeds", view.accuracy_name]), "gain vs baseline"]
     head += [COSTS[c].label for c in own] + (["other costs"] if others else []) + ["", "export it"]
     rows = []
     for e in view.front:
@@ -155,6 +157,7 @@ def front_table_html(view: StudyView) -> str:
         cells = [
             str(e.number),
             html.escape(e.code),
+            *([_number(e.supernet_score)] if view.supernet else []),
             str(e.seeds),
             _with_interval(e.estimate, ".4f"),
             "(baseline)" if e.baseline else _with_interval(e.gain_estimate, "+.4f") + (" *" if e.significant else ""),
@@ -166,7 +169,10 @@ def front_table_html(view: StudyView) -> str:
         ]
         rows.append(f'<tr data-trial="{e.number}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-    note = "<p class='note'>± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise</p>"
+    note = "± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise"
+    if view.supernet:
+        note += "; the front ranks supernet scores, the proxies that confirmed them give the gains and the verdict"
+    note = f"<p class='note'>{note}</p>"
     return f"<table><thead>{header}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
 
@@ -184,6 +190,8 @@ def trial_details(view: StudyView) -> dict[str, Any]:
             "front": e.front,
             "baseline": e.baseline,
             "accuracy": e.accuracy,
+            "supernet_score": e.supernet_score,
+            "proxy_accuracy": e.estimate.mean if e.estimate is not None else None,
             "interval": _bounds(e.estimate),
             "gain": e.gain,
             "gain_interval": _bounds(e.gain_estimate),
@@ -267,6 +275,10 @@ def _with_interval(estimate: Estimate | None, spec: str) -> str:
         return "-"
     spread = "" if estimate.half_width is None else f" ±{estimate.half_width:.4f}"
     return format(estimate.mean, spec) + spread
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _bounds(estimate: Estimate | None) -> list[float] | None:

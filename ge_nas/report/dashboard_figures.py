@@ -131,7 +131,7 @@ def pareto_figure(view: StudyView) -> go.Figure:
             top=130,
         ),
         xaxis={"title": {"text": COSTS[view.costs[0]].label}},
-        yaxis={"title": {"text": f"{view.accuracy_name} (proxy)"}},
+        yaxis={"title": {"text": f"{view.accuracy_name} ({'supernet score' if view.supernet else 'proxy'})"}},
         yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
         legend={"orientation": "h", "y": -0.18},
         height=560,
@@ -175,8 +175,11 @@ def pareto_figure(view: StudyView) -> go.Figure:
 
 
 def _accuracy_bars(members: Sequence[Evaluation]) -> dict[str, Any]:
-    """Each point's 95 % interval over seeds as a vertical bar; none for one seed."""
-    halves = [e.estimate.half_width if e.estimate and e.estimate.half_width is not None else 0.0 for e in members]
+    """Each point's 95 % interval over seeds as a vertical bar; none for one seed, nor at a supernet score."""
+    halves = [
+        e.estimate.half_width if e.estimate and e.estimate.half_width is not None and e.supernet_score is None else 0.0
+        for e in members
+    ]
     # An explicit colour: the default, the markers', is an array (the front) and no colour.
     return {
         "type": "data",
@@ -521,7 +524,14 @@ def _hover(view: StudyView, members: Sequence[Evaluation]) -> dict[str, Any]:
             standing,
             f"insertion points: {_insertion_points(e)}",
         ]
-        if e.accuracy is not None:
+        if e.supernet_score is not None:
+            lines.append(f"supernet score {view.accuracy_name} {e.supernet_score:.4f}")
+            if e.estimate is not None:  # the proxies that confirmed it
+                lines.append(
+                    f"proxies {view.accuracy_name} {e.estimate.mean:.4f} over {e.estimate.n} seeds"
+                    + (f" ({gain:+.4f} vs baseline)" if gain is not None else "")
+                )
+        elif e.accuracy is not None:
             lines.append(
                 f"{view.accuracy_name} {e.accuracy:.4f}"
                 + (" at its last epoch" if e.state == Status.PRUNED else "")

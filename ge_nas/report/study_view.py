@@ -37,7 +37,9 @@ class Evaluation:
     """One trial as the dashboard shows it: what it evaluated, how it trained, what it scored."""
 
     record: TrialRecord
-    accuracy: float | None  # mean final accuracy over its seeds; the last epoch's for pruned, running or failed
+    # What it is ranked on: mean final accuracy over its seeds, or its supernet score; the last epoch's for pruned,
+    # running or failed trials.
+    accuracy: float | None
     curve: tuple[tuple[int, float], ...]  # (epoch, accuracy) per validated epoch of this trial (seed 0)
     front: int | None  # for a complete trial: its front
     estimate: Estimate | None  # its accuracy over seeds, with the 95 % interval (several seeds)
@@ -45,6 +47,7 @@ class Evaluation:
     significant: bool  # the gain's interval excludes 0
     seed_curves: dict[int, tuple[tuple[int, float], ...]]  # every seed's curve, by seed index
     reused_by: tuple[int, ...]  # later trials that sampled the same architecture and reused this result
+    supernet_score: float | None = None  # a supernet search's score of it (then ``accuracy``); seeds are proxies
 
     @property
     def number(self) -> int:
@@ -159,6 +162,11 @@ class StudyView:
         """The trained baseline."""
         return next((e for e in self.trained if e.baseline), None)
 
+    @property
+    def supernet(self) -> bool:
+        """Whether a supernet scored the exploring trials (then the front ranks its scores; seeds are proxies)."""
+        return any(e.supernet_score is not None for e in self.trained)
+
 
 def read_study(study: optuna.Study, storage_url: str | None = None) -> StudyView:
     """Read and rank the study's trials (O(n log n) for up to three objectives).
@@ -189,7 +197,7 @@ def read_study(study: optuna.Study, storage_url: str | None = None) -> StudyView
         evaluations.append(
             Evaluation(
                 record=record,
-                accuracy=architecture.accuracy if architecture else record.accuracy(ranking.accuracy_name),
+                accuracy=architecture.accuracy if architecture else record.measured(ranking.accuracy_name),
                 curve=record.curve(ranking.accuracy_name),
                 front=architecture.front if architecture else None,
                 estimate=architecture.estimate if architecture else None,
@@ -197,6 +205,7 @@ def read_study(study: optuna.Study, storage_url: str | None = None) -> StudyView
                 significant=architecture.significant if architecture else False,
                 seed_curves=dict(curves.get(record.key or "", {})) if architecture else {},
                 reused_by=tuple(reused_by[record.number]),
+                supernet_score=architecture.supernet_score if architecture else None,
             )
         )
     return StudyView(

@@ -52,7 +52,7 @@ class LiveReporter(Reporter):
                 f"{'state':<10} {'time':>6}"
             )
             self.task = self.progress.add_task("trials", total=total)
-        accuracy = record.accuracy(self.accuracy_name)
+        accuracy = record.measured(self.accuracy_name)
         style = _STATUS_STYLE.get(record.status, "")
         line = (
             f"{record.number:>5}  {record.code or '?':<24.24} {_number(accuracy, '.4f', '-'):>7} "
@@ -77,18 +77,25 @@ def front_table(ranking: Ranking, study_name: str) -> Table:
     front = sorted(ranking.front(1), key=lambda a: [cost_value(a.record, c) for c in costs])
     table = Table(title=f"Pareto front of study {study_name!r} ({len(front)} architectures)")
     intervals = bool({"latency", "latency-ratio"} & set(costs))  # then the latency ratio with its 95 % interval
-    columns = ("trial", "architecture", "seeds", ranking.accuracy_name, "gain vs baseline", *costs)
+    supernet = any(a.supernet_score is not None for a in front)  # its score beside the confirming proxies'
+    scored = (f"supernet {ranking.accuracy_name}", "proxy seeds", f"proxy {ranking.accuracy_name}")
+    columns = ("trial", "architecture", *(scored if supernet else ("seeds", ranking.accuracy_name)))
+    columns += ("gain vs baseline", *costs)
     for column in (*columns, "latency ratio (95% interval)") if intervals else columns:
         table.add_column(column, justify="left" if column == "architecture" else "right", no_wrap=True)
     for a in front:
         record = a.record
         gain = "(baseline)" if record.baseline else _with_interval(a.gain_estimate, "+.4f")
-        cells = [str(record.number), record.code or "?", str(len(a.seeds)), _with_interval(a.estimate, ".4f")]
+        cells = [str(record.number), record.code or "?"]
+        cells += [_number(a.supernet_score, ".4f", "-")] if supernet else []
+        cells += [str(len(a.seeds)), _with_interval(a.estimate, ".4f")]
         cells += [gain + (" *" if a.significant else ""), *(f"{cost_value(record, c):.4g}" for c in costs)]
         if intervals:
             cells.append(latency_text(record.latency_ratio, record.latency_ratio_low, record.latency_ratio_high))
         table.add_row(*cells)
-    table.caption = "± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise"
+    table.caption = "± half a 95 % interval over seeds; gains paired by seed; * beyond the seed noise" + (
+        "; the front ranks supernet scores, gains come from proxies only" if supernet else ""
+    )
     return table
 
 

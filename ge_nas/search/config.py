@@ -25,7 +25,7 @@ import numpy as np
 
 from ge_nas.errors import InputError
 from ge_nas.storage.database import STUDIES_DIR, check_study_name, default_storage_url
-from ge_nas.storage.records import ACCURACY_NAMES, COST_NAMES
+from ge_nas.storage.records import ACCURACY_NAMES, COST_NAMES, Strategy
 
 if TYPE_CHECKING:
     import optuna
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASELINE_SEEDS",
+    "CALIBRATION_BATCHES",
     "CONFIRM",
     "DEMO",
     "FINE_TUNE",
@@ -43,12 +44,16 @@ __all__ = [
     "MAX_SEEDS",
     "PRUNERS",
     "SAMPLERS",
+    "STRATEGIES",
+    "SUPERNET_EPOCHS",
+    "SUPERNET_TRIALS",
     "USER_DATASET",
     "DatasetDefaults",
     "FineTune",
     "Objectives",
     "ProxySettings",
     "SearchConfig",
+    "SupernetSettings",
     "build_config",
     "check_objectives_fit",
     "check_option",
@@ -59,6 +64,8 @@ __all__ = [
 ]
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp", "grid")
+# --strategy: how exploring trials measure accuracy (see ge_nas.storage.records.Strategy).
+STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in Strategy)
 PRUNERS: tuple[str, ...] = ("auto", "median", "hyperband", "pareto", "none")
 # --latency-backend: the runtime latency is measured in (see ge_nas.yolo.latency).
 LATENCY_BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino", "tensorrt")
@@ -138,6 +145,13 @@ DEMO = DatasetDefaults(trials=20, epochs=4, imgsz=128, parent_epochs=20, parent_
 # A user's dataset without --weights: a parent trained until its validation mAP stops improving
 # (proxies from scratch rank noise: mAP stays 0 for the first dozen epochs on easy data).
 USER_DATASET = DatasetDefaults(trials=10, epochs=4, imgsz=640, parent_epochs=100, parent_patience=10)
+# --strategy supernet: the supernet trains this many epochs once per study (inheriting the parent), and a
+# search scores this many candidates unless --trials says otherwise.
+SUPERNET_EPOCHS = 30
+SUPERNET_TRIALS = 200
+# Training batches each candidate's BatchNorm statistics are recalibrated on (Guo et al. use a few thousand
+# images on ImageNet; 4 batches of 16 are half the built-in training set).
+CALIBRATION_BATCHES = 4
 # Seeds: the baseline's (the noise floor), how many front candidates get more, and how many at most.
 BASELINE_SEEDS = 3
 CONFIRM = 3
@@ -192,6 +206,22 @@ class ProxySettings:
 
 
 @dataclass(frozen=True)
+class SupernetSettings:
+    """How a ``--strategy supernet`` search trains its supernet and scores candidates with it."""
+
+    epochs: int = SUPERNET_EPOCHS
+    calibration_batches: int = CALIBRATION_BATCHES
+
+    def comparable(self) -> dict[str, Any]:
+        """What a resumed supernet study must match: supernet scores of other settings do not compare."""
+        return {
+            "epochs": self.epochs,
+            "calibration_batches": self.calibration_batches,
+            "paths": "a unit at each point with probability 1/2, uniform choice",
+        }
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """Everything one search run needs; build it with :func:`build_config`, which checks every option.
 
@@ -224,11 +254,22 @@ class SearchConfig:
     max_seeds: int = 1  # seeds at most per confirmed candidate (and for the baseline)
     latency_backend: str = "torch"  # the runtime latency is measured in
     keep_exports: bool = False  # keep the ONNX exports (workdir/exports) after timing them
+    strategy: str = Strategy.PROXY.value  # how exploring trials measure accuracy: proxies, or a supernet
+    supernet: SupernetSettings = field(default_factory=SupernetSettings)  # used with strategy "supernet"
 
     @property
     def latency_decides(self) -> bool:
         """Whether latency ranks or limits candidates (an objective or a budget): then it is timed to full precision."""
         return bool({"latency", "latency-ratio"} & {*self.objectives.costs, *self.constraints})
+
+    @property
+    def uses_supernet(self) -> bool:
+        return self.strategy == Strategy.SUPERNET.value
+
+    @property
+    def supernet_path(self) -> Path:
+        """Where the study's trained supernet is kept (its run, resumable, in ``workdir/supernet``)."""
+        return self.workdir / "supernet.pt"
 
     @property
     def exports(self) -> Path:
@@ -244,7 +285,7 @@ class SearchConfig:
         """
         from ge_nas.data.user_dataset import dataset_fingerprint  # reads the dataset the way Ultralytics will
 
-        return {
+        settings = {
             "space": self.space.fingerprint,
             "space_name": self.space.name,
             "dataset": dataset_fingerprint(self.data_yaml),
@@ -254,6 +295,9 @@ class SearchConfig:
             "fine_tune": fine_tune_recipe() if self.inherits else None,
             "costs": {"gflops": GFLOPS_COUNT, "latency_backend": self.latency_backend},
         }
+        if self.uses_supernet:  # absent for proxy searches: studies made before strategies resume as they were
+            settings.update(strategy=self.strategy, supernet=self.supernet.comparable())
+        return settings
 
     @property
     def inherits(self) -> bool:
@@ -302,6 +346,8 @@ def build_config(
     baseline_seeds: int = BASELINE_SEEDS,
     confirm: int = CONFIRM,
     max_seeds: int = MAX_SEEDS,
+    strategy: str = Strategy.PROXY.value,
+    supernet_epochs: int | None = None,
 ) -> SearchConfig:
     """A search's settings from ``ge-nas search``'s options; None means the default for the data.
 
@@ -327,11 +373,19 @@ def build_config(
     for cost, limit in budgets:
         if limit is not None and not (math.isfinite(limit) and limit > 0):
             raise InputError(f"--max-{cost} {limit:g}: a budget is a positive number; leave it out for no budget")
+    check_option("--strategy", strategy, STRATEGIES)
+    if supernet_epochs is not None and (strategy != Strategy.SUPERNET.value or supernet_epochs < 1):
+        raise InputError(f"--supernet-epochs {supernet_epochs}: give 1 or more, with --strategy supernet")
     checked_device = check_device(device)
     check_backend(check_option("--latency-backend", latency_backend, LATENCY_BACKENDS), checked_device)
     loaded = load_space(space)
     parsed_objectives = Objectives.parse(objectives)
     check_objectives_fit(parsed_objectives, loaded.name, loaded.task)
+    if strategy == Strategy.SUPERNET.value and loaded.task != "detect":
+        raise InputError(
+            f"--strategy supernet supports detection bases for now, and space {loaded.name} is a {loaded.task} "
+            "model: use --strategy proxy"
+        )
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the search space's base model")
     if not 0 <= seed <= MAX_SEED:
@@ -354,6 +408,13 @@ def build_config(
     parent_patience = defaults.parent_patience if parent_epochs is None and weights is None else 0
     if parent_epochs is None:
         parent_epochs = 0 if weights is not None else defaults.parent_epochs
+    if strategy == Strategy.SUPERNET.value and weights is None and not parent_epochs:
+        raise InputError(
+            "--strategy supernet --parent-epochs 0: the supernet starts from a trained parent; give --weights "
+            "BASE.pt or --parent-epochs N (N > 0)"
+        )
+    if strategy == Strategy.SUPERNET.value:
+        trials = trials or SUPERNET_TRIALS
     if dataset is None:
         if loaded.task not in SYNTHETIC_TASKS:
             raise InputError(
@@ -400,6 +461,8 @@ def build_config(
         max_seeds=max_seeds,
         latency_backend=latency_backend,
         keep_exports=keep_exports,
+        strategy=strategy,
+        supernet=SupernetSettings(epochs=supernet_epochs or SUPERNET_EPOCHS),
     )
 
 

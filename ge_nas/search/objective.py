@@ -1,4 +1,4 @@
-"""One trial of a search: sample a candidate, cost it, train its proxy, and record everything.
+"""One trial of a search: sample a candidate, cost it, train its proxy (or score it), and record everything.
 
 Each trial:
 
@@ -8,7 +8,9 @@ Each trial:
    in the study's ``--latency-backend``) and peak memory;
 4. is recorded as infeasible, untrained, when a cost is over a ``--max-*`` budget;
 5. trains the proxy, recording every epoch's validation metrics, and stops early when
-   the pruner says so (see :mod:`ge_nas.search.pruning`);
+   the pruner says so (see :mod:`ge_nas.search.pruning`); or, for an exploring trial of a
+   ``--strategy supernet`` search, scores it with the study's supernet
+   (:class:`ge_nas.yolo.supernet.SupernetScorer`), costs measured the same way;
 6. reports accuracy and costs as the study's objectives.
 """
 
@@ -19,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import Trial
@@ -34,6 +37,7 @@ from ge_nas.storage.records import (
     COSTS,
     Stage,
     Status,
+    Strategy,
     TrialRecord,
     TrialWriter,
     cost_value,
@@ -46,6 +50,7 @@ from ge_nas.yolo.costs import Cost, CostMeter
 from ge_nas.yolo.inheritance import Inheritance, load_parent_state
 from ge_nas.yolo.latency import LATENCY_ROUNDS, LATENCY_ROUNDS_SHOWN_ONLY
 from ge_nas.yolo.model_files import build_model
+from ge_nas.yolo.supernet import SupernetScorer
 from ge_nas.yolo.training import train_proxy
 
 __all__ = ["TWIN_POLL_SECONDS", "Objective", "Surplus"]
@@ -76,6 +81,11 @@ class Objective:
             rounds=LATENCY_ROUNDS if config.latency_decides else LATENCY_ROUNDS_SHOWN_ONLY,
         )
         self.parent_state = load_parent_state(parent) if parent is not None else None
+        self.scorer = (
+            SupernetScorer(config.supernet_path, config.data_yaml, config.proxy, config.supernet.calibration_batches)
+            if config.uses_supernet
+            else None
+        )
 
     def __call__(self, trial: Trial) -> list[float] | float:
         """Evaluate one trial; a failure or Ctrl-C is recorded on the trial before it propagates."""
@@ -99,11 +109,14 @@ class Objective:
         # A trial enqueued for another seed of a known architecture says so in its attributes.
         stage = Stage(trial.user_attrs.get("stage", Stage.EXPLORE.value))
         seed_index = int(trial.user_attrs.get("seed_index", 0))
+        # Exploring trials measure accuracy as the search does; every further seed is a proxy.
+        default = self.config.strategy if stage == Stage.EXPLORE else Strategy.PROXY.value
+        strategy = Strategy(trial.user_attrs.get("strategy", default))
         if stage == Stage.EXPLORE:
             self._check_not_surplus(trial, writer)
         candidate = suggest_candidate(trial, self.space)
-        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index)
-        previous = self._earlier_run(trial, candidate.key, stage, seed_index)
+        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index, strategy)
+        previous = self._earlier_run(trial, candidate.key, stage, seed_index, strategy)
         if previous is not None:
             return self._reuse(writer, previous)
         generated = generate_model_yaml(self.space, candidate)
@@ -116,6 +129,8 @@ class Objective:
         if over:
             writer.infeasible("over budget: " + ", ".join(over))
             return self._values(0.0, cost)
+        if strategy == Strategy.SUPERNET:
+            return self._values(self._score(writer, candidate, generated.model), cost)
         workdir = self.config.workdir / f"trial-{trial.number:05d}"
         model_yaml = generated.write(workdir / "model.yaml")
         start = time.perf_counter()
@@ -131,6 +146,14 @@ class Objective:
         )
         writer.trained(time.perf_counter() - start, history[-1])
         return self._values(history[-1][self.config.objectives.accuracy], cost)
+
+    def _score(self, writer: TrialWriter, candidate: Candidate, model_yaml: dict[str, Any]) -> float:
+        """The supernet's score of ``candidate``: its path's weights, BatchNorm recalibrated, validated."""
+        assert self.scorer is not None, "a supernet trial runs only in a supernet search (its strategy is fixed)"
+        start = time.perf_counter()
+        metrics = self.scorer.validate(self.scorer.candidate_model(candidate, model_yaml))
+        writer.scored(time.perf_counter() - start, metrics)
+        return metrics[self.config.objectives.accuracy]
 
     def _check_not_surplus(self, trial: Trial, writer: TrialWriter) -> None:
         """Fail this trial at once if earlier trials already fill the requested count.
@@ -148,16 +171,18 @@ class Objective:
             writer.surplus()
             raise Surplus(f"the study already has {self.config.trials} trials finished or running")
 
-    def _earlier_run(self, trial: Trial, key: str, stage: Stage, seed_index: int) -> TrialRecord | None:
-        """The earlier run to reuse; None once this trial holds the claim to train it.
+    def _earlier_run(
+        self, trial: Trial, key: str, stage: Stage, seed_index: int, strategy: Strategy
+    ) -> TrialRecord | None:
+        """The earlier run to reuse; None once this trial holds the claim to train (or score) it.
 
         An exploring trial reuses its architecture's exploring evaluation; a trial for another
-        seed reuses only a run of that same seed. Claiming is atomic in the database, so of
-        several workers that draw one architecture (and seed) only one trains it; the others
+        seed reuses only a proxy run of that same seed. Claiming is atomic in the database, so
+        of several workers that draw one architecture (and seed) only one trains it; the others
         wait for its result and reuse it. A claim whose trial failed, or whose worker died,
         is taken over.
         """
-        claim = f"{key}@seed{seed_index}"
+        claim = f"{key}@supernet" if strategy == Strategy.SUPERNET else f"{key}@seed{seed_index}"
         while True:
             records = read_records(trial.study)
             previous = evaluation_of(records, key) if stage == Stage.EXPLORE else seed_run_of(records, key, seed_index)

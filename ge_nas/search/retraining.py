@@ -7,7 +7,8 @@ number, beside the proxy results), and reports how well the proxy ranked them: K
 tau and Spearman rank correlation between proxy accuracy and retrained accuracy.
 
 :func:`train` is ``ge-nas train``: an exported architecture trained with Ultralytics' own
-recipe, from scratch or from the search's parent.
+recipe, from scratch, from the search's parent, or from its own weights cut from a supernet
+(:func:`supernet_weights`, ``ge-nas export --weights-from-supernet``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ from ge_nas.data.user_dataset import check_dataset
 from ge_nas.errors import InputError
 from ge_nas.ranking.fronts import rank_study
 from ge_nas.search.config import ProxySettings
-from ge_nas.space.model_yaml import index_map_of
-from ge_nas.storage.studies import stored_dataset, stored_settings
+from ge_nas.space.candidate import Candidate
+from ge_nas.storage.studies import SUPERNET, stored_checkpoint, stored_dataset, stored_settings
 from ge_nas.yolo.devices import check_device
-from ge_nas.yolo.inheritance import Inheritance, load_parent_state
+from ge_nas.yolo.inheritance import inheritance_for
+from ge_nas.yolo.model_files import check_model_yaml
+from ge_nas.yolo.supernet import SupernetScorer, save_candidate_checkpoint
 from ge_nas.yolo.training import train_full, train_proxy
 
-__all__ = ["DEFAULT_PROJECT", "RetrainReport", "RetrainRow", "rank_correlation", "retrain", "train"]
+__all__ = [
+    "DEFAULT_PROJECT",
+    "RetrainReport",
+    "RetrainRow",
+    "rank_correlation",
+    "retrain",
+    "supernet_weights",
+    "train",
+]
 
 DEFAULT_PROJECT = Path("runs") / "ge-nas"
 
@@ -140,7 +151,9 @@ def train(
     """Fully train an exported architecture with Ultralytics; return the path of its ``best.pt``.
 
     With ``weights`` (a checkpoint of the base model, e.g. a search's ``parent.pt``) every
-    base layer starts from the parent and GE units start with an open gate, as in the search.
+    base layer starts from the parent and GE units start with an open gate, as in the search;
+    a checkpoint of this very architecture (``ge-nas export --weights-from-supernet``) starts
+    every layer, units included, where it was.
 
     ``project`` (default ``runs/ge-nas``) is taken relative to the current folder, where
     Ultralytics would put a relative one under its own runs directory; ``name`` defaults
@@ -153,8 +166,7 @@ def train(
     if weights is not None:
         if not weights.is_file():
             raise InputError(f"--weights {weights}: no such file; give a checkpoint (.pt) of the base model")
-        model = yaml.safe_load(model_yaml.read_text())
-        inheritance = Inheritance(load_parent_state(weights), index_map_of(model))
+        inheritance = inheritance_for(yaml.safe_load(model_yaml.read_text()), weights)
     return train_full(
         model_yaml.resolve(),
         check_dataset(data_yaml),
@@ -167,3 +179,34 @@ def train(
         verbose=verbose,
         inheritance=inheritance,
     )
+
+
+def supernet_weights(study: optuna.Study, key: str, model_yaml: str, output: Path) -> Path:
+    """Save the architecture ``key`` (model YAML text ``model_yaml``) with the weights its supernet score was read on.
+
+    Its path's weights from the study's supernet, BatchNorm recalibrated on the study's
+    training data as when it was scored: a checkpoint ``ge-nas train --weights`` fine-tunes
+    (and Ultralytics loads).
+
+    Raises:
+        InputError: the study has no supernet, or its supernet or dataset file is gone.
+    """
+    name = study.study_name
+    stored = stored_checkpoint(study, SUPERNET)
+    if not stored:
+        raise InputError(
+            f"--weights-from-supernet: study {name!r} searched with proxies and has no supernet; export without it"
+        )
+    supernet = Path(stored["path"])
+    data_yaml = Path(stored_dataset(study) or "")
+    for what, path in (("supernet", supernet), ("dataset", data_yaml)):
+        if not path.is_file():
+            raise InputError(f"--weights-from-supernet: the {what} {path} of study {name!r} is gone; rerun its search")
+    settings = stored_settings(study)
+    model = yaml.safe_load(model_yaml)
+    check_model_yaml(model, f"study {name!r}")
+    scorer = SupernetScorer(
+        supernet, data_yaml, ProxySettings(**settings["proxy"]), settings["supernet"]["calibration_batches"]
+    )
+    origin = {"study": name, "key": key, "supernet": stored, "dataset": str(data_yaml)}
+    return save_candidate_checkpoint(scorer.candidate_model(Candidate.from_key(key), model), output, origin)

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
 from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.tables import TableWriter, table_writer
 from ge_nas.search.config import SearchConfig, file_sha256
-from ge_nas.search.confirmation import confirmation_runs, enqueue, noise_runs
+from ge_nas.search.confirmation import confirmation_runs, done_or_coming, enqueue, noise_runs
 from ge_nas.search.objective import TWIN_POLL_SECONDS, Objective
 from ge_nas.search.pruning import ProxyPruner, make_pruner
 from ge_nas.search.sampling import make_sampler, run_seed
@@ -36,20 +37,19 @@ from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.storage.database import open_storage
 from ge_nas.storage.records import Stage, Status, TrialRecord, counted, read_record, read_records
-from ge_nas.storage.studies import open_study, record_dataset, record_parent, stored_parent
+from ge_nas.storage.studies import PARENT, SUPERNET, open_study, record_checkpoint, record_dataset, stored_checkpoint
 from ge_nas.storage.workers import GRACE_SECONDS, Worker
 from ge_nas.yolo.devices import devices_of
-from ge_nas.yolo.inheritance import check_parent
+from ge_nas.yolo.inheritance import check_parent, load_parent_state
+from ge_nas.yolo.supernet import train_space_supernet
 from ge_nas.yolo.training import train_parent
 
-__all__ = ["Reporter", "SearchFailed", "ensure_parent", "run_search", "run_worker"]
+__all__ = ["Reporter", "SearchFailed", "ensure_parent", "ensure_supernet", "run_search", "run_worker"]
 
 # A worker process's exit status after --max-failures failed trials in a row.
 _FAILED_EXIT = 3
 # How long interrupted worker processes get to mark their trials failed and exit.
 _STOP_SECONDS = 60.0
-# What the worker training a study's parent claims.
-_PARENT_CLAIM = "parent"
 
 
 class SearchFailed(RuntimeError):
@@ -93,7 +93,9 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
             f"study {config.study_name!r}: {already} of {config.trials} trials done; "
             f"space {config.space.name} ({config.space.size:,} architectures); "
             f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
-            f"parent: {settings['parent']}" + (f"; {config.workers} workers" if config.workers > 1 else "")
+            f"parent: {settings['parent']}"
+            + (f"; strategy supernet ({config.supernet.epochs} epochs)" if config.uses_supernet else "")
+            + (f"; {config.workers} workers" if config.workers > 1 else "")
         )
         if parent_note:
             reporter.plan(parent_note)
@@ -107,6 +109,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
             if stale:
                 reporter.plan("marked failed: " + "; ".join(f"trial {t.number}, as {t.reason}" for t in stale))
             parent = ensure_parent(config, study, reporter, worker)
+            ensure_supernet(config, study, reporter, worker, parent)
             enqueue(study, config, read_records(study), noise_runs(config))
             if config.workers == 1:
                 run_worker(config, parent, reporter, study, worker)
@@ -173,40 +176,80 @@ def ensure_parent(config: SearchConfig, study: optuna.Study, reporter: Reporter,
     """
     if config.weights is not None:
         parent = config.weights.resolve()
-    elif config.parent_epochs:
-        parent = (config.workdir / "parent.pt").resolve()
-        announced = False
-        while True:
-            if parent.is_file() and stored_parent(study).get("sha256") == file_sha256(parent):
-                return parent
-            holder = worker.claim(_PARENT_CLAIM)
-            if holder.worker_id == worker.id or (
-                worker.claim_is_stale(holder, None) and worker.take_over(_PARENT_CLAIM, holder)
-            ):
-                break
-            if not announced:
-                reporter.plan("another worker is training this study's parent; waiting for it")
-                announced = True
-            time.sleep(TWIN_POLL_SECONDS)
-        how_long = (
-            f"until its validation mAP stops improving ({config.parent_patience} epochs' patience, "
-            f"at most {config.parent_epochs} epochs)"
-            if config.parent_patience
-            else f"for {config.parent_epochs} epochs"
-        )
-        reporter.plan(f"training the parent (the base model) {how_long}, once for this study")
+        record_checkpoint(study, PARENT, str(parent), file_sha256(parent))
+        return parent
+    if not config.parent_epochs:
+        return None
+    how_long = (
+        f"until its validation mAP stops improving ({config.parent_patience} epochs' patience, "
+        f"at most {config.parent_epochs} epochs)"
+        if config.parent_patience
+        else f"for {config.parent_epochs} epochs"
+    )
+
+    def train() -> Path:
         base_yaml = generate_model_yaml(config.space, Candidate.baseline()).write(
             config.workdir / "parent" / "model.yaml"
         )
-        trained = train_parent(
+        return train_parent(
             base_yaml, config.data_yaml, config.proxy, config.parent_epochs, config.workdir, config.parent_patience
         )
-        parent.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(trained, parent)
-    else:
+
+    announce = f"training the parent (the base model) {how_long}, once for this study"
+    return _trained_once(study, reporter, worker, PARENT, (config.workdir / "parent.pt").resolve(), announce, train)
+
+
+def ensure_supernet(
+    config: SearchConfig, study: optuna.Study, reporter: Reporter, worker: Worker, parent: Path | None
+) -> Path | None:
+    """The study's trained supernet (``--strategy supernet``), trained once from the parent and recorded on the study.
+
+    Its run keeps a checkpoint after every epoch in the study's folder, so a search stopped
+    while it trains resumes it there.
+    """
+    if not config.uses_supernet or parent is None:
         return None
-    record_parent(study, str(parent), file_sha256(parent))
-    return parent
+
+    def train() -> Path:
+        state = load_parent_state(parent)
+        return train_space_supernet(
+            config.space, config.data_yaml, config.proxy, config.supernet.epochs, config.workdir, state
+        )
+
+    announce = (
+        f"training the supernet ({config.supernet.epochs} epochs, one sampled path per batch), once for this study"
+        + (", resuming its last epoch" if (config.workdir / "supernet" / "weights" / "last.pt").is_file() else "")
+    )
+    return _trained_once(study, reporter, worker, SUPERNET, config.supernet_path.resolve(), announce, train)
+
+
+def _trained_once(
+    study: optuna.Study,
+    reporter: Reporter,
+    worker: Worker,
+    which: str,
+    path: Path,
+    announce: str,
+    train: Callable[[], Path],
+) -> Path:
+    """A study's ``which`` checkpoint at ``path``: trained by the worker that claims it while the others wait."""
+    announced = False
+    while True:
+        if path.is_file() and stored_checkpoint(study, which).get("sha256") == file_sha256(path):
+            return path
+        holder = worker.claim(which)
+        if holder.worker_id == worker.id or (worker.claim_is_stale(holder, None) and worker.take_over(which, holder)):
+            break
+        if not announced:
+            reporter.plan(f"another worker is training this study's {which}; waiting for it")
+            announced = True
+        time.sleep(TWIN_POLL_SECONDS)
+    reporter.plan(announce)
+    trained = train()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trained, path)
+    record_checkpoint(study, which, str(path), file_sha256(path))
+    return path
 
 
 def _check_parent(config: SearchConfig) -> str:
@@ -232,11 +275,7 @@ def _work_left(config: SearchConfig, records: list[TrialRecord]) -> bool:
     if _exploring(config, records) or any(r.status in (Status.WAITING, Status.RUNNING) for r in records):
         return True
     wanted = [*noise_runs(config), *confirmation_runs(_rank(config, records), config)]
-    return any(not _has_run(records, run.key, run.seed_index) for run in wanted)
-
-
-def _has_run(records: list[TrialRecord], key: str, seed_index: int) -> bool:
-    return any(r.key == key and r.seed_index == seed_index and r.has_result for r in records)
+    return any(not done_or_coming(records, run, finished_only=True) for run in wanted)
 
 
 def _rank(config: SearchConfig, records: list[TrialRecord]) -> Ranking:
@@ -249,14 +288,21 @@ def _cost_plan(config: SearchConfig) -> str:
     if config.parent_epochs and config.weights is None:
         at_most = "up to " if config.parent_patience else ""
         parts.append(f"a parent of {at_most}{config.parent_epochs} epochs (once)")
-    if config.baseline_seeds > 1:
-        parts.append(f"the baseline with {config.baseline_seeds} seeds (the noise floor)")
-    parts.append(
-        f"{config.trials} exploring trials of up to {config.proxy.epochs} epochs (the baseline's first seed among them)"
-    )
-    if config.confirm and config.max_seeds > 1:
+    if config.uses_supernet:  # the baseline's supernet score runs first, then its proxies (all seeds: the noise floor)
+        parts.append(f"a supernet of {config.supernet.epochs} epochs (once)")
+        parts.append(f"the baseline with {config.baseline_seeds} proxy seeds (the noise floor)")
+        parts.append(f"{config.trials} candidates scored by the supernet (the baseline's score among them)")
+    else:
+        if config.baseline_seeds > 1:
+            parts.append(f"the baseline with {config.baseline_seeds} seeds (the noise floor)")
         parts.append(
-            f"confirmation: the front's {config.confirm} most promising candidates at a time get more seeds, "
+            f"{config.trials} exploring trials of up to {config.proxy.epochs} epochs "
+            "(the baseline's first seed among them)"
+        )
+    if config.confirm and (config.max_seeds > 1 or config.uses_supernet):  # a supernet's front has no proxy yet
+        seeds = "proxy seeds" if config.uses_supernet else "more seeds"
+        parts.append(
+            f"confirmation: the front's {config.confirm} most promising candidates at a time get {seeds}, "
             f"up to {config.max_seeds} each, while their gain is undecided and they stay on the front"
         )
     return "plan: " + ", then ".join(parts)

@@ -142,6 +142,23 @@ class SearchSpace:
             budget -= 1
         return Candidate.of(chosen)
 
+    def sample_path(self, rng: random.Random) -> Candidate:
+        """One supernet training path: each point gets a unit with probability 1/2, of a uniform choice.
+
+        Points are visited in random order, so that ``max_units`` stops none of them more
+        often than another. Not :meth:`sample`: uniform over architectures, it would leave a
+        point without a unit once in ``len(choices) + 1`` draws, so the shared weights would
+        barely train on the paths that keep a point as the parent had it, which half of the
+        candidates a search draws do (its parameters ask "unit here?" first).
+        """
+        order = list(self.points)
+        rng.shuffle(order)
+        chosen: dict[int, Placement] = {}
+        for p in order:
+            if len(chosen) < self._budget and rng.random() < 0.5:
+                chosen[p.index] = rng.choice(p.choices)
+        return Candidate.of(chosen)
+
     @property
     def _budget(self) -> int:
         return len(self.points) if self.max_units is None else min(self.max_units, len(self.points))

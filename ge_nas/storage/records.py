@@ -37,11 +37,18 @@ Trial user attributes (the stored schema; studies of earlier versions use the sa
                     baseline) or ``confirm`` (another seed of a front candidate); missing: explore
 ``seed_index``      which seed of its architecture it trained (0, 1, ...; missing: 0): seed ``s``
                     of a candidate is compared with seed ``s`` of the baseline
+``strategy``        how it measured accuracy: ``proxy`` (trained a proxy; missing: proxy) or
+                    ``supernet`` (scored as a sub-network of the study's supernet)
+``supernet_score``  a supernet trial's accuracies, ``{"map50", "map50-95"}``: its path's weights
+                    with BatchNorm recalibrated, validated; never a proxy's accuracy
+``score_seconds``   wall time of that scoring (cost measurement excluded, as ``train_seconds``)
 ==================  ==========================================================
 
 An architecture's result is the set of its seeded runs: the exploring trial (seed 0) and,
 for the baseline and the candidates the search confirms, further seeds. Only exploring
-trials count towards ``--trials``.
+trials count towards ``--trials``. In a ``--strategy supernet`` search the exploring trials
+are supernet scores, and every seeded run (the baseline's noise floor, the confirmation) is a
+proxy: gains, intervals and the verdict come from proxies only.
 
 Example:
     >>> from ge_nas.storage.records import read_records, counted  # doctest: +SKIP
@@ -69,6 +76,7 @@ __all__ = [
     "CostField",
     "Stage",
     "Status",
+    "Strategy",
     "TrialRecord",
     "TrialWriter",
     "constraint_violation",
@@ -126,6 +134,13 @@ class Stage(str, Enum):
     EXPLORE = "explore"  # sampled (or the first baseline): counts towards --trials
     NOISE = "noise"  # another seed of the baseline: the noise floor every gain is measured against
     CONFIRM = "confirm"  # another seed of a front candidate, so its gain gets an interval
+
+
+class Strategy(str, Enum):
+    """How a trial measured its architecture's accuracy."""
+
+    PROXY = "proxy"  # trained a short proxy (every seeded run; every trial of a proxy search)
+    SUPERNET = "supernet"  # scored as a sub-network of the study's supernet (exploring trials of a supernet search)
 
 
 def latency_text(ratio: float | None, low: float | None, high: float | None) -> str:
@@ -188,6 +203,9 @@ class TrialRecord:
     seconds: float = 0.0  # from start to finish; 0 while running
     stage: Stage = Stage.EXPLORE
     seed_index: int = 0
+    strategy: Strategy = Strategy.PROXY
+    supernet_score: dict[str, float] = field(default_factory=dict)  # a supernet trial's accuracies
+    score_seconds: float | None = None
 
     @property
     def baseline(self) -> bool:
@@ -213,6 +231,12 @@ class TrialRecord:
     def accuracy(self, name: str) -> float | None:
         """The last validated epoch's ``name`` (final for a complete trial); None before any epoch."""
         return float(self.epochs[-1][name]) if self.epochs and name in self.epochs[-1] else None
+
+    def measured(self, name: str) -> float | None:
+        """What this trial measured of accuracy ``name``: its supernet score, or its proxy's last epoch."""
+        if self.strategy == Strategy.SUPERNET:
+            return self.supernet_score.get(name)
+        return self.accuracy(name)
 
     def curve(self, name: str) -> tuple[tuple[int, float], ...]:
         """(epoch, ``name``) for every validated epoch."""
@@ -253,6 +277,9 @@ def read_record(trial: FrozenTrial) -> TrialRecord:
         seconds=(trial.datetime_complete - trial.datetime_start).total_seconds() if finished else 0.0,
         stage=Stage(attrs.get("stage", Stage.EXPLORE.value)),
         seed_index=int(attrs.get("seed_index", 0)),
+        strategy=Strategy(attrs.get("strategy", Strategy.PROXY.value)),
+        supernet_score=dict(attrs.get("supernet_score") or {}),
+        score_seconds=attrs.get("score_seconds"),
     )
 
 
@@ -299,18 +326,24 @@ def evaluations(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 def seed_runs(records: Sequence[TrialRecord]) -> dict[str, dict[int, TrialRecord]]:
-    """Per architecture key, its runs trained to the end, by seed index (the first run of each seed)."""
+    """Per architecture key, its proxy runs trained to the end, by seed index (the first run of each seed)."""
     runs: dict[str, dict[int, TrialRecord]] = {}
     for record in sorted(records, key=lambda r: r.number):
-        if record.status == Status.COMPLETE and record.key is not None and record.epochs:
+        proxy = record.strategy == Strategy.PROXY
+        if proxy and record.status == Status.COMPLETE and record.key is not None and record.epochs:
             runs.setdefault(record.key, {}).setdefault(record.seed_index, record)
     return runs
 
 
 def seed_run_of(records: Sequence[TrialRecord], key: str, seed_index: int) -> TrialRecord | None:
-    """The run of seed ``seed_index`` of architecture ``key`` to reuse, if one finished (trained or pruned)."""
+    """The proxy run of seed ``seed_index`` of architecture ``key`` to reuse, if one finished (trained or pruned)."""
     for record in sorted(records, key=lambda r: r.number):
-        if record.key == key and record.seed_index == seed_index and record.status in (Status.COMPLETE, Status.PRUNED):
+        if (
+            record.key == key
+            and record.seed_index == seed_index
+            and record.strategy == Strategy.PROXY
+            and record.status in (Status.COMPLETE, Status.PRUNED)
+        ):
             return record
     return None
 
@@ -364,9 +397,15 @@ class TrialWriter:
     def started(self, worker: str) -> None:
         self._set(worker=worker)
 
-    def sampled(self, key: str, code: str, units: int, stage: Stage, seed_index: int) -> None:
+    def sampled(self, key: str, code: str, units: int, stage: Stage, seed_index: int, strategy: Strategy) -> None:
         self._set(
-            key=key, code=code, units=units, baseline=key == BASELINE_KEY, stage=stage.value, seed_index=seed_index
+            key=key,
+            code=code,
+            units=units,
+            baseline=key == BASELINE_KEY,
+            stage=stage.value,
+            seed_index=seed_index,
+            strategy=strategy.value,
         )
 
     def generated(self, yaml_text: str) -> None:
@@ -395,6 +434,10 @@ class TrialWriter:
     def trained(self, seconds: float, final_metrics: dict[str, float]) -> None:
         self._set(train_seconds=seconds, **final_metrics)
 
+    def scored(self, seconds: float, metrics: dict[str, float]) -> None:
+        """A supernet's score of the architecture (never stored where a proxy's accuracy goes)."""
+        self._set(score_seconds=seconds, supernet_score=dict(metrics))
+
     def pruned(self, epoch: int, reason: str) -> None:
         self._set(pruned_epoch=epoch, prune_reason=reason)
 
@@ -422,6 +465,8 @@ class TrialWriter:
             "train_seconds": previous.train_seconds,
             "pruned_epoch": previous.pruned_epoch,
             "prune_reason": previous.prune_reason,
+            "supernet_score": previous.supernet_score or None,
+            "score_seconds": previous.score_seconds,
             **previous.final_metrics,
         }
         self._set(**{name: value for name, value in copied.items() if value is not None}, reused_from=previous.number)

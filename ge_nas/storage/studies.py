@@ -9,6 +9,7 @@ result lives in the database. They are read and written here only:
 ``settings``  what a resumed run must match (space, proxy, constraints, parent, objectives)
 ``dataset``   the dataset YAML the search trained on (retrain finds it there)
 ``parent``    ``{"path", "sha256"}`` of the checkpoint candidates inherit from
+``supernet``  ``{"path", "sha256"}`` of the trained supernet (``--strategy supernet`` only)
 ============  ==============================================================
 """
 
@@ -27,14 +28,16 @@ from ge_nas.safe_yaml import excerpt
 from ge_nas.storage.database import unreadable
 
 __all__ = [
+    "PARENT",
+    "SUPERNET",
     "load_existing_study",
     "objective_names",
     "open_study",
     "proxy_settings",
+    "record_checkpoint",
     "record_dataset",
-    "record_parent",
+    "stored_checkpoint",
     "stored_dataset",
-    "stored_parent",
     "stored_settings",
     "study_names",
 ]
@@ -78,13 +81,19 @@ def stored_dataset(study: optuna.Study) -> str | None:
     return study.user_attrs.get("dataset")
 
 
-def record_parent(study: optuna.Study, path: str, sha256: str) -> None:
-    study.set_user_attr("parent", {"path": path, "sha256": sha256})
+# The checkpoints a study keeps: the parent its candidates inherit from, and its trained supernet.
+PARENT = "parent"
+SUPERNET = "supernet"
 
 
-def stored_parent(study: optuna.Study) -> dict[str, str]:
-    """``{"path", "sha256"}`` of the parent the study's candidates inherit from; empty when none."""
-    return dict(study.user_attrs.get("parent") or {})
+def record_checkpoint(study: optuna.Study, which: str, path: str, sha256: str) -> None:
+    """Remember the study's ``which`` checkpoint (:data:`PARENT` or :data:`SUPERNET`): its path and hash."""
+    study.set_user_attr(which, {"path": path, "sha256": sha256})
+
+
+def stored_checkpoint(study: optuna.Study, which: str) -> dict[str, str]:
+    """``{"path", "sha256"}`` of the study's ``which`` checkpoint; empty when it has none."""
+    return dict(study.user_attrs.get(which) or {})
 
 
 def objective_names(study: optuna.Study) -> tuple[str, ...]:

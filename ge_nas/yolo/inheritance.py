@@ -13,6 +13,7 @@ from ultralytics.nn import tasks
 from ge_nas.errors import InputError
 from ge_nas.layers.gather_excite import GatherExcite
 from ge_nas.layers.unit import OPEN_GATE_BIAS, AttentionUnit
+from ge_nas.space.model_yaml import index_map_of
 from ge_nas.yolo.console import quiet
 from ge_nas.yolo.model_files import model_class
 from ge_nas.yolo.registration import register_layers
@@ -24,6 +25,7 @@ __all__ = [
     "check_parent",
     "hold_inherited_layers",
     "inherit_weights",
+    "inheritance_for",
     "load_parent_state",
     "speed_up_new_units",
 ]
@@ -34,10 +36,31 @@ NEW_UNITS_GROUP = "ge_nas_new_units"
 
 @dataclass(frozen=True)
 class Inheritance:
-    """Where a candidate's weights come from: a parent's state dict and the base->candidate index map."""
+    """Where a candidate's weights come from: a parent's state dict and the base->candidate index map.
+
+    ``new_units``: the attention units are new (they start with an open gate and train faster); False
+    when the state holds them already (a candidate's own checkpoint, cut from a supernet).
+    """
 
     parent_state: dict[str, torch.Tensor]
     index_map: dict[int, int]
+    new_units: bool = True
+
+
+def inheritance_for(model: dict[str, Any], weights: Path) -> Inheritance:
+    """What the model of dict ``model`` inherits from ``weights``: a checkpoint of the base, or of this very model.
+
+    A base checkpoint (a search's ``parent.pt``) passes its layers on through the model's
+    index map, and the attention units start new; a checkpoint of the same architecture (``ge-nas
+    export --weights-from-supernet``) passes on every tensor where it is, units included.
+    """
+    checkpoint = _load_checkpoint(weights)
+    state = _float_state(checkpoint)
+    rows = model["backbone"] + model["head"]
+    theirs = getattr(checkpoint, "yaml", {})
+    if theirs.get("backbone", []) + theirs.get("head", []) == rows:
+        return Inheritance(state, {i: i for i in range(len(rows))}, new_units=False)
+    return Inheritance(state, index_map_of(model))
 
 
 @dataclass(frozen=True)
@@ -51,7 +74,10 @@ class ParentFit:
 
 def load_parent_state(weights: Path) -> dict[str, torch.Tensor]:
     """The float state dict of an Ultralytics checkpoint (its EMA weights when it has them)."""
-    model = _load_checkpoint(weights)
+    return _float_state(_load_checkpoint(weights))
+
+
+def _float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().float().clone() for name, tensor in model.state_dict().items()}
 
 
@@ -137,7 +163,8 @@ def inherit_weights(
     Layer ``i`` of the base is layer ``index_map[i]`` of the candidate, and a C2f or C3k2 with
     units inside keeps its bottlenecks' ``cv1``/``cv2`` names, so a parent key
     ``model.<i>.<rest>`` lands on ``model.<index_map[i]>.<rest>``. Tensors whose shape
-    differs (a Detect head trained for another class count) are left as initialised.
+    differs (a Detect head trained for another class count) are left as initialised. New
+    units open their gates; inherited ones (``new_units`` False) keep what they learned.
     Returns (tensors copied, tensors of the parent).
     """
     target = model.state_dict()
@@ -150,11 +177,12 @@ def inherit_weights(
         if new_name in target and target[new_name].shape == tensor.shape:
             copied[new_name] = tensor
     model.load_state_dict(copied, strict=False)
-    for module in model.modules():
-        if isinstance(module, GatherExcite):
-            module.open_gate(gate_bias)
-        elif isinstance(module, AttentionUnit):
-            module.open_gate()
+    if inheritance.new_units:
+        for module in model.modules():
+            if isinstance(module, GatherExcite):
+                module.open_gate(gate_bias)
+            elif isinstance(module, AttentionUnit):
+                module.open_gate()
     return len(copied), len(inheritance.parent_state)
 
 

@@ -23,7 +23,7 @@ from ge_nas.errors import InputError
 from ge_nas.layers.ge_bottleneck import GEBottleneck
 from ge_nas.safe_yaml import excerpt, load_yaml
 from ge_nas.yolo.console import quiet
-from ge_nas.yolo.model_names import INSIDE_BLOCKS, split_inside_module, task_of
+from ge_nas.yolo.model_names import INSIDE_BLOCKS, INSIDE_CHOICE, LAYER_CHOICE, split_inside_module, task_of
 from ge_nas.yolo.registration import register_layers
 
 __all__ = [
@@ -154,6 +154,18 @@ def check_model_yaml(d: dict[str, Any], source: str) -> None:
             if not isinstance(module, str) or not _allowed_layer(module):
                 raise InputError(f"{source}: {section}[{i}] names {excerpt(module)}, which is not an allowed layer")
             _check_row(row, f"{source}: {section}[{i}]")
+            if module in _CHOICES:
+                _check_options(row[3], f"{source}: {section}[{i}]")
+
+
+def _check_options(args: list[Any], where: str) -> None:
+    """A supernet choice row's arguments: ``[input channels, [[module, args], ...]]``, each an allowed layer."""
+    if len(args) != 2 or not isinstance(args[0], int) or not isinstance(args[1], list) or not args[1]:
+        raise InputError(f"{where}: a choice row's arguments are [input channels, [[module, args], ...]]")
+    for k, option in enumerate(args[1]):
+        valid = isinstance(option, list) and len(option) == 2 and isinstance(option[1], list)
+        if not valid or not isinstance(option[0], str) or option[0] in _CHOICES or not _allowed_layer(option[0]):
+            raise InputError(f"{where}: option {k} is {excerpt(option)}, not [an allowed layer, [its arguments]]")
 
 
 def _check_row(row: list[Any], where: str) -> None:
@@ -168,8 +180,12 @@ def _check_row(row: list[Any], where: str) -> None:
         raise InputError(f"{where}: arguments are {excerpt(args)}; give a list, e.g. [64, 3, 2]")
 
 
+# A supernet's choice rows: markers the registered parser builds (see ge_nas.yolo.registration).
+_CHOICES = frozenset({LAYER_CHOICE, INSIDE_CHOICE})
+
+
 def _allowed_layer(name: str) -> bool:
-    if split_inside_module(name) is not None:
+    if split_inside_module(name) is not None or name in _CHOICES:
         return True
     layer = getattr(torch.nn, name[3:], None) if name.startswith("nn.") else getattr(tasks, name, None)
     return isinstance(layer, type) and issubclass(layer, torch.nn.Module)

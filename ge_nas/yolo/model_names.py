@@ -14,9 +14,12 @@ from __future__ import annotations
 from ge_nas.layers.choices import MODULES, module_of
 
 __all__ = [
+    "ADDED_MODULES",
     "ATTENTION_LAYERS",
     "HEAD_TASKS",
     "INSIDE_BLOCKS",
+    "INSIDE_CHOICE",
+    "LAYER_CHOICE",
     "inside_module",
     "split_inside_module",
     "task_of",
@@ -37,6 +40,14 @@ HEAD_TASKS: dict[str, str] = {
 ATTENTION_LAYERS: frozenset[str] = frozenset(m.layer for m in MODULES.values())
 # Blocks whose bottlenecks may carry units (C3k2's C3k inner blocks included).
 INSIDE_BLOCKS: tuple[str, ...] = ("C2f", "C3k2")
+# A supernet's choice of units after a layer: [-1, 1, LayerChoice, [channels, [[module, args], ...]]], one
+# [module, args] per unit a candidate's row would name (option 0, no unit, is implicit).
+LAYER_CHOICE = "LayerChoice"
+# A supernet's choice of units inside a block's bottlenecks: [from, n, InsideChoice, [input channels, [[module,
+# args], ...]]], one [module, args] per row a candidate with that unit inside would have in its place.
+INSIDE_CHOICE = "InsideChoice"
+# Rows a placement adds after a base layer: every other row of a generated YAML is a base layer, in order.
+ADDED_MODULES: frozenset[str] = ATTENTION_LAYERS | {LAYER_CHOICE}
 
 
 def inside_module(block: str, variant: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "train_full",
     "train_parent",
     "train_proxy",
+    "train_supernet",
 ]
 
 # Map keys of Ultralytics' validation metrics to the names ge-nas stores: box mAP for every task
@@ -80,7 +81,7 @@ class _Inheriting:
 
     def build_optimizer(self, model: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
         optimizer = super().build_optimizer(model, *args, **kwargs)
-        if self.inheritance is not None:
+        if self.inheritance is not None and self.inheritance.new_units:
             speed_up_new_units(optimizer, model, self.recipe.new_unit_lr_factor)
         return optimizer
 
@@ -94,6 +95,32 @@ class _Inheriting:
         super()._model_train()
         if self.inheritance is not None and self.epoch < self.recipe.units_alone_epochs:
             hold_inherited_layers(self.model, self.optimizer)
+
+
+class _Supernet(_Inheriting):
+    """Trainer mixin for a supernet: keeps ``last.pt`` after every epoch (so a stopped run resumes), never validates.
+
+    Its model is every candidate at once, so its validation would score whichever path the
+    EMA copy holds, which means nothing; candidates are scored one by one afterwards. Its
+    optimizer always runs the attention units at their own rate: on resume the units come from
+    the checkpoint, not from a parent, yet the optimizer state must match the one saved.
+    """
+
+    def validate(self) -> tuple[dict[str, float], None]:
+        return {}, None
+
+    def final_eval(self) -> None:
+        return None
+
+    def save_model(self) -> bool:
+        saved = super().save_model()
+        self.best.unlink(missing_ok=True)  # "best" of an unvalidated run is the last epoch again
+        return saved
+
+    def build_optimizer(self, model: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
+        optimizer = super(_Inheriting, self).build_optimizer(model, *args, **kwargs)  # the task trainer's own
+        speed_up_new_units(optimizer, model, self.recipe.new_unit_lr_factor)
+        return optimizer
 
 
 class _Proxy(_Inheriting):
@@ -198,6 +225,47 @@ def train_parent(
     if patience:
         overrides["patience"] = patience
     return Path(_train(None, overrides, None, FINE_TUNE, verbose=False).last)
+
+
+def train_supernet(
+    model_yaml: Path,
+    data_yaml: Path,
+    settings: ProxySettings,
+    epochs: int,
+    workdir: Path,
+    inheritance: Inheritance,
+    on_batch: Callable[[DetectionTrainer], None],
+) -> Path:
+    """Train a supernet ``epochs`` epochs with the inherited proxies' recipe, or resume its run; return ``last.pt``.
+
+    The run lives in ``workdir/supernet``; Ultralytics saves ``weights/last.pt`` after every
+    epoch, and a call that finds one resumes from it (optimizer, EMA and epoch included),
+    with the length it was started with. ``on_batch(trainer)`` runs before every batch (to
+    choose its path); it is not saved, so every call passes it again.
+    """
+    last = Path(workdir).absolute() / "supernet" / "weights" / "last.pt"
+    if last.is_file():
+        if _finished(last):
+            return last
+        overrides: dict[str, Any] = {"resume": str(last), "data": str(data_yaml), "device": settings.device}
+        trainer_inheritance = None  # the checkpoint holds the weights
+    else:
+        overrides = _proxy_overrides(model_yaml, data_yaml, settings, workdir, verbose=False, inheritance=inheritance)
+        overrides.update({"epochs": epochs, "name": "supernet", "save": True, "val": False})
+        trainer_inheritance = inheritance
+    model = load_model_yaml(model_yaml)  # refuses a YAML that names unknown layers or carries code
+    with quiet(), no_font_download():
+        trainer = _trainer(task_of(model), _Supernet)(overrides={**overrides, "task": task_of(model)})
+        trainer.inheritance = trainer_inheritance
+        trainer.add_callback("on_train_batch_start", on_batch)
+        trainer.train()
+    return Path(trainer.last)
+
+
+def _finished(last: Path) -> bool:
+    """Whether a run's ``last.pt`` is from its final epoch (Ultralytics refuses to resume those)."""
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    return int(checkpoint["epoch"]) + 1 >= int(checkpoint["train_args"]["epochs"])
 
 
 def train_full(
