@@ -65,6 +65,7 @@ from ge_nas.space.search_space import SearchSpace, load_space
 from ge_nas.storage.records import (
     Stage,
     Status,
+    Strategy,
     TrialRecord,
     TrialWriter,
     counted,
@@ -195,7 +196,7 @@ class _TableObjective:
         stage = Stage(trial.user_attrs.get("stage", Stage.EXPLORE.value))
         seed_index = int(trial.user_attrs.get("seed_index", 0))
         candidate = suggest_candidate(trial, self.space)
-        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index)
+        writer.sampled(candidate.key, candidate.code, candidate.units, stage, seed_index, Strategy.PROXY)
         records = read_records(trial.study)
         previous = (
             evaluation_of(records, candidate.key)

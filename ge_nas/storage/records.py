@@ -384,7 +384,7 @@ class TrialWriter:
 
     Example:
         >>> writer = TrialWriter(trial)  # doctest: +SKIP
-        >>> writer.sampled(candidate.key, candidate.code, candidate.units)  # doctest: +SKIP
+        >>> writer.sampled(candidate.key, candidate.code, candidate.units, Stage.EXPLORE, 0, Strategy.PROXY)
     """
 
     def __init__(self, trial: optuna.Trial) -> None:
