@@ -483,6 +483,18 @@ def test_attention_cells_resting_on_one_architecture_are_faded_with_their_count(
     assert filled and all(z == 0 and text.endswith("(n=1)") for z, text in filled)  # one architecture per cell
 
 
+def test_front_counts_are_coloured_from_zero_so_a_study_with_no_unit_on_the_front_shows_white_cells(
+    confirmed_page: tuple[Page, PageLog],
+) -> None:
+    page, _ = confirmed_page
+    counts = page.evaluate(
+        "() => { const t = document.getElementById('figure-attention').data[0];"
+        " return {z: t.z.flat().filter(v => v !== null), zmin: t.zmin, zmax: t.zmax, colours: t.colorscale}; }"
+    )
+    assert counts["z"] and counts["zmin"] == 0 and counts["zmax"] == max(1, *counts["z"])
+    assert counts["colours"][0] == [0, "rgb(247,251,255)"]  # a count of 0: white
+
+
 # --- behaviours shown on synthetic studies ---
 def trained_trial(key: str, accuracy: float, baseline_yaml: str = "") -> FrozenTrial:
     """A trained architecture as ``ge-nas search`` stores it, with the accuracy given."""
