@@ -231,6 +231,7 @@ def test_a_supernet_search_scores_every_candidate_and_confirms_its_front_with_pr
         "candidates scored by the supernet (the baseline's score among them), then confirmation: the front's 1 most "
         "promising candidates at a time get proxy seeds, up to 2 each" in printed.stdout
     )
+    assert printed.stdout.count("plan: ") == 1  # printed once, also when stdout is a pipe and training forks
     verdict = printed.stdout.split("verdict:")[1]
     assert ("paired seeds)" if front else "no architecture with GE is on the supernet's front") in verdict
     assert (db.parent / SUPERNET_STUDY / "supernet.pt").is_file()
