@@ -239,11 +239,14 @@ def attention_figure(view: StudyView) -> go.Figure:
     panels = (("on_front", "Blues", None), ("accuracy", "RdBu", 0.0), ("cost", "RdBu_r", 0.0))
     for column_number, (field, scale, middle) in enumerate(panels, start=1):
         z = [[_cell_colour(field, cells.get((row, col))) for col in columns] for row in rows]
-        # Counts start at white: with no unit on front 1 anywhere, every cell is 0 and must not look filled.
-        counts = {"zmin": 0, "zmax": max([1, *(v for line in z for v in line if v is not None)])}
+        # Effects centre on 0; counts start at 0 (white), so that with no unit on front 1 no cell looks filled.
+        if middle is None:
+            colour_range = {"zmin": 0, "zmax": max([1, *(v for line in z for v in line if v is not None)])}
+        else:
+            colour_range = {"zmid": middle}
         figure.add_trace(
             go.Heatmap(
-                **(counts if middle is None else {}),
+                **colour_range,
                 z=z,
                 x=[_choice_label(col) for col in columns],
                 y=[_point_label(row) for row in rows],
@@ -252,7 +255,6 @@ def attention_figure(view: StudyView) -> go.Figure:
                 customdata=[[_cell_hover(cells.get((row, col)), view, cost) for col in columns] for row in rows],
                 hovertemplate="%{y}, %{x}<br>%{customdata}<extra></extra>",
                 colorscale=scale,
-                zmid=middle,
                 showscale=False,
                 xgap=2,
                 ygap=2,
