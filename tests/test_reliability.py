@@ -119,6 +119,30 @@ def test_sigterm_stops_every_worker_and_fails_their_running_trials(tiny_dataset:
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
+def test_a_worker_process_that_dies_fails_the_search_after_the_others_finish_the_study(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "study.db"
+    command = [
+        sys.executable, "-m", "ge_nas", "search", "--dataset", str(tiny_dataset), "--space", "yolov8n_small",
+        "--study", "lost", "--storage", f"sqlite:///{db}", "--trials", "3", "--epochs", "3", "--imgsz", "64",
+        "--batch", "8", "--workers", "2", "--sampler", "grid", "--pruner", "none",
+        *QUICK,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS)
+    (victim, *_) = _worker_pids(db)
+    os.kill(victim, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert f"worker process {victim} ended with signal SIGKILL (killed?)" in stderr
+    assert "run the same command to resume" in stderr
+    trials = optuna.load_study(study_name="lost", storage=f"sqlite:///{db}").get_trials()
+    (lost,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert "worker process ended" in lost.user_attrs["error"]
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3  # the other worker finished the study
+
+
 def test_two_searches_started_at_once_on_a_new_study_train_one_parent(tiny_dataset: Path, tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta]\nextents: [global]\n")
     command = [

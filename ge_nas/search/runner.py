@@ -371,6 +371,19 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
             process.join()
     if any(p.exitcode == _FAILED_EXIT for p in processes):
         raise SearchFailed(f"a worker stopped after {config.max_failures} failed trials in a row; see the rows above")
+    crashed = [p for p in processes if p.exitcode != 0]
+    if crashed:  # the others may have finished the study, but a lost worker is not a success
+        raise SearchFailed(
+            "; ".join(f"worker process {p.pid} ended with {_exit_reason(p.exitcode)}" for p in crashed)
+            + " (its error, if any, is printed above); every finished trial is kept: run the same command to resume"
+        )
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    """A worker's exit code in words: a negative one is the signal that ended it."""
+    if exitcode is not None and exitcode < 0:
+        return f"signal {signal.Signals(-exitcode).name} (killed?)"
+    return f"exit status {exitcode}"
 
 
 def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:

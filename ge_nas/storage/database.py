@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -166,7 +166,7 @@ def open_storage(url: str) -> RDBStorage:
                 "make it writable, or copy it and give --storage sqlite:///COPY.db"
             )
     try:
-        return _rdb_storage(url)
+        storage = _rdb_storage(url)
     except ImportError:
         raise _no_driver(safe_url(url)) from None
     except SQLAlchemyError as error:
@@ -174,6 +174,32 @@ def open_storage(url: str) -> RDBStorage:
         raise InputError(
             f"cannot open the database at {safe_url(url)}: {reason}; check that it runs and the URL is right"
         ) from None
+    if parsed.get_backend_name() == "sqlite":
+        _lock_on_begin(storage.engine)
+    return storage
+
+
+def _lock_on_begin(engine: Engine) -> None:
+    """Make each SQLite transaction take the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    Optuna hands a queued trial to a worker by reading it as WAITING and setting it RUNNING
+    in one transaction, relying on ``SELECT ... FOR UPDATE``, which SQLite ignores; and
+    Python's sqlite3 driver begins a transaction only at the first write, so two workers
+    could both read WAITING and both run the same trial (optuna/optuna#4621). Locking at
+    BEGIN makes that read-and-set atomic. This is SQLAlchemy's recipe for pysqlite's
+    transactions; only a search's own storage gets it (reading a study takes no write lock,
+    so it works on a read-only file and never waits for a search).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners were added are not reused
 
 
 def _rdb_storage(url: str) -> RDBStorage:
