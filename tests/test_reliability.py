@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import optuna
@@ -19,6 +20,7 @@ from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
 from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
 from ge_nas.search.runner import SearchFailed, run_search
 from ge_nas.space.search_space import load_space
+from ge_nas.storage.workers import GRACE_SECONDS
 from tests.conftest import QUICK, RUNNING_WITH_EPOCHS, RUNNING_WITH_YAML, wait_for_rows
 
 
@@ -130,8 +132,9 @@ def test_a_worker_process_that_dies_fails_the_search_after_the_others_finish_the
         *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_rows(db, RUNNING_WITH_EPOCHS)
-    (victim, *_) = _worker_pids(db)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS, at_least=2)
+    with sqlite3.connect(db) as connection:  # the worker process started last: the main one reaps it last
+        (victim,) = connection.execute("select pid from ge_nas_workers order by started_at desc limit 1").fetchone()
     os.kill(victim, signal.SIGKILL)  # as the kernel's out-of-memory killer would
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1
@@ -140,6 +143,9 @@ def test_a_worker_process_that_dies_fails_the_search_after_the_others_finish_the
     trials = optuna.load_study(study_name="lost", storage=f"sqlite:///{db}").get_trials()
     (lost,) = [t for t in trials if t.state == TrialState.FAIL]
     assert "worker process ended" in lost.user_attrs["error"]
+    # Failed as soon as the others looked, not after the heartbeat's grace: a killed child
+    # is no longer counted as running while it waits, as a zombie, to be reaped.
+    assert lost.datetime_complete - lost.datetime_start < timedelta(seconds=GRACE_SECONDS)
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3  # the other worker finished the study
 
 

@@ -353,7 +353,7 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
     shown: set[int] = set()
     try:
         while True:
-            alive = any(p.is_alive() for p in processes)
+            alive = any([p.is_alive() for p in processes])  # every one polled: a dead one is reaped, no zombie
             records = read_records(study)
             for record in records:
                 finished_now = record.status not in (Status.RUNNING, Status.WAITING, Status.SURPLUS)
