@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from ge_nas.cli import main
 from ge_nas.data.synthetic import make_synthetic_dataset
@@ -28,6 +29,9 @@ from ge_nas.space.candidate import Candidate
 from ge_nas.space.search_space import SearchSpace, load_space
 
 ASSETS = Path(__file__).parent / "assets"
+
+# built_once(name, build): see the fixture.
+BuildOnce = Callable[[str, Callable[[Path], None]], Path]
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,31 @@ def ge_nas_in_process(
 
 
 @pytest.fixture(scope="session")
+def built_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> BuildOnce:
+    """``built_once(name, build)``: a folder that ``build`` fills once per test run, then only read.
+
+    The suite runs in two processes (pytest-xdist, see pyproject.toml), and each has its own
+    session fixtures; the costly ones (a trained parent, a confirmed search) would be built
+    twice. The first process to ask builds the folder in the run's shared temporary folder,
+    under a file lock; the other waits and reuses it (pytest-xdist's recipe for this).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base if worker_id == "master" else base.parent  # a run's workers share the parent
+
+    def build_once(name: str, build: Callable[[Path], None]) -> Path:
+        folder = root / name
+        with FileLock(str(root / f"{name}.lock")):
+            if not (folder / ".built").is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # a build that failed midway
+                folder.mkdir(parents=True)
+                build(folder)
+                (folder / ".built").touch()
+        return folder
+
+    return build_once
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A handful of 64 px images: enough for Ultralytics to train and validate one epoch."""
     return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=16, n_val=8, imgsz=64)
@@ -113,7 +142,7 @@ QUICK = ("--baseline-seeds", "1", "--confirm", "0", "--parent-epochs", "0")
 
 
 @pytest.fixture(scope="session")
-def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_search(tiny_dataset: Path, built_once: BuildOnce) -> Path:
     """The SQLite file of a real 4-trial search over 3 architectures (the SPPF with no GE, θ− or θ).
 
     With seed 0 the random sampler draws all three and then the baseline again, so one
@@ -121,24 +150,25 @@ def tiny_search(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     a few GFLOPs and θ more, so they take fronts 1 (the baseline), 2 (θ−) and 3 (θ).
     The search refreshed its ge_nas_* tables itself. Tests only read it.
     """
-    folder = tmp_path_factory.mktemp("tiny-search")
-    space = folder / "space.yaml"
-    space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
-    db = folder / "study.db"
-    run_search(
-        SearchConfig(
-            space=load_space(space),
-            data_yaml=tiny_dataset,
-            objectives=Objectives("map50-95", ("gflops",)),
-            proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
-            trials=4,
-            study_name=TINY_STUDY,
-            storage_url=f"sqlite:///{db}",
-            workdir=folder / "work",
-            sampler="random",
+
+    def search(folder: Path) -> None:
+        space = folder / "space.yaml"
+        space.write_text("base: yolov8n.yaml\npoints: [sppf]\nvariants: [theta-minus, theta]\nextents: [global]\n")
+        run_search(
+            SearchConfig(
+                space=load_space(space),
+                data_yaml=tiny_dataset,
+                objectives=Objectives("map50-95", ("gflops",)),
+                proxy=ProxySettings(epochs=1, imgsz=64, batch=8),
+                trials=4,
+                study_name=TINY_STUDY,
+                storage_url=f"sqlite:///{folder / 'study.db'}",
+                workdir=folder / "work",
+                sampler="random",
+            )
         )
-    )
-    return db
+
+    return built_once("tiny-search", search) / "study.db"
 
 
 # Queries on a study's SQLite file while a search runs in another process.
@@ -181,42 +211,53 @@ def busy_cpu() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def learned(built_once: BuildOnce) -> Path:
     """A folder with a built-in dataset (96 images, 96 px), ``space.yaml`` (:data:`SPACE`) and ``parent.pt``,
     a yolov8n trained on it until it detects.
 
     16 epochs take about 20 s here; a 1-epoch proxy inheriting it then scores mAP50 of about
-    0.5 (from scratch, mAP stays 0 for the first dozen epochs). Tests add studies of their own beside it.
+    0.5 (from scratch, mAP stays 0 for the first dozen epochs). Tests add studies of their own
+    beside it, each under its own name.
     """
-    folder = tmp_path_factory.mktemp("learned")
-    data = make_synthetic_dataset(folder / "data", n_train=96, n_val=16, imgsz=96)
-    (folder / "space.yaml").write_text(SPACE)
-    command = [sys.executable, "-m", "ge_nas", "search", *QUICK, "--dataset", str(data), "--space", "space.yaml"]
-    command += ["--study", "parent", "--parent-epochs", "16", "--trials", "1", "--epochs", "1", "--imgsz", "96"]
-    command += ["--batch", "8"]
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    shutil.copy(folder / "studies" / "parent" / "parent.pt", folder / "parent.pt")
-    return folder
+
+    def train_parent(folder: Path) -> None:
+        data = make_synthetic_dataset(folder / "data", n_train=96, n_val=16, imgsz=96)
+        (folder / "space.yaml").write_text(SPACE)
+        command = [sys.executable, "-m", "ge_nas", "search", *QUICK, "--dataset", str(data), "--space", "space.yaml"]
+        command += ["--study", "parent", "--parent-epochs", "16", "--trials", "1", "--epochs", "1", "--imgsz", "96"]
+        command += ["--batch", "8"]
+        result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        shutil.copy(folder / "studies" / "parent" / "parent.pt", folder / "parent.pt")
+
+    return built_once("learned", train_parent)
 
 
 CONFIRMED_STUDY = "honest"
 
 
 @pytest.fixture(scope="session")
-def confirmed_search(learned: Path) -> tuple[Path, CommandResult]:
+def confirmed_search(learned: Path, built_once: BuildOnce) -> tuple[Path, CommandResult]:
     """A real search with a noise floor and confirmation, and what it printed: the SQLite file and the output.
 
     Over the SPPF of :data:`SPACE` (none, θ− or θ+ global, in grid order), inheriting the
     ``learned`` parent: 3 exploring trials of one epoch, then 2 more baseline seeds and the
     best front candidate confirmed to 3 seeds. About 40 s; tests only read it.
     """
-    args = ["search", "--dataset", str(learned / "data" / "data.yaml"), "--space", "space.yaml"]
-    args += ["--study", CONFIRMED_STUDY, "--weights", "parent.pt", "--trials", "3", "--epochs", "1", "--imgsz", "96"]
-    args += ["--batch", "8", "--sampler", "grid", "--baseline-seeds", "3", "--confirm", "1", "--max-seeds", "3"]
-    result = subprocess.run([sys.executable, "-m", "ge_nas", *args], cwd=learned, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return learned / "studies" / f"{CONFIRMED_STUDY}.db", CommandResult(0, result.stdout, result.stderr)
+
+    def search(folder: Path) -> None:
+        args = ["search", "--dataset", str(learned / "data" / "data.yaml"), "--space", "space.yaml"]
+        args += ["--study", CONFIRMED_STUDY, "--weights", "parent.pt", "--trials", "3", "--epochs", "1"]
+        args += ["--imgsz", "96", "--batch", "8", "--sampler", "grid", "--baseline-seeds", "3", "--confirm", "1"]
+        args += ["--max-seeds", "3"]
+        result = subprocess.run([sys.executable, "-m", "ge_nas", *args], cwd=learned, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        (folder / "stdout").write_text(result.stdout)
+        (folder / "stderr").write_text(result.stderr)
+
+    printed = built_once("confirmed-search", search)
+    output = CommandResult(0, (printed / "stdout").read_text(), (printed / "stderr").read_text())
+    return learned / "studies" / f"{CONFIRMED_STUDY}.db", output
 
 
 @pytest.fixture(scope="session")
