@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 import torch
 from report import header
-from scipy import stats
 
 import ge_nas  # noqa: F401  (registers the GE layers)
 from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.ranking.correlation import kendall, spearman
 from ge_nas.search.config import FineTune, ProxySettings, fine_tune_recipe, training_seed
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
@@ -284,13 +284,6 @@ def read_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
     return first, list(csv.DictReader(lines))
 
 
-def kendall(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall tau-b; NaN when either side is constant."""
-    if len(set(x)) < 2 or len(set(y)) < 2:
-        return math.nan
-    return float(stats.kendalltau(x, y).statistic)
-
-
 @dataclass(frozen=True)
 class Interval:
     """A statistic and its percentile 95 % bootstrap interval."""
@@ -340,13 +333,6 @@ def half_splits(seed_indices: Sequence[int]) -> list[tuple[tuple[int, ...], tupl
     if 2 * size == len(seed_indices):  # each split would come twice, once from each half
         halves = [half for half in halves if seed_indices[0] in half]
     return [(half, tuple(i for i in seed_indices if i not in half)) for half in halves]
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho; NaN when either side is constant."""
-    if len(set(x)) < 2 or len(set(y)) < 2:
-        return math.nan
-    return float(stats.spearmanr(x, y).statistic)
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ import optuna
 from ground_truth import ACCURACY, DEFAULTS, Truth, read_truth
 from optuna.trial import Trial
 from report import write_table
-from scipy import stats
 
+from ge_nas.ranking.correlation import kendall
 from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.pareto import hypervolume, reference_point, to_minimization
 from ge_nas.search.config import BASELINE_SEEDS, CONFIRM, MAX_SEEDS, SAMPLERS, Objectives, ProxySettings, SearchConfig
@@ -305,13 +305,15 @@ def summary_row(values: str, sampler: str, budget: int, seeds: Seeds, outcomes: 
 
 def kendall_interval(x: list[float], y: list[float], rng: np.random.Generator) -> tuple[float, float, float]:
     """Kendall's tau-b of ``x`` and ``y`` and its bootstrap 95 % interval (architectures resampled)."""
-    tau = float(stats.kendalltau(x, y).statistic)
+    tau = kendall(x, y)
     xs, ys, draws = np.array(x), np.array(y), []
     for _ in range(BOOTSTRAP):
         pick = rng.integers(0, len(xs), len(xs))
-        value = stats.kendalltau(xs[pick], ys[pick]).statistic
-        if np.isfinite(value):
+        value = kendall(xs[pick].tolist(), ys[pick].tolist())
+        if not np.isnan(value):  # a resample that ranks nothing (all equal) has no tau
             draws.append(value)
+    if not draws:
+        return tau, float("nan"), float("nan")
     low, high = np.percentile(draws, [2.5, 97.5])
     return tau, float(low), float(high)
 

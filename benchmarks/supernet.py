@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 from report import write_table
-from scipy import stats
 
 from ge_nas.data.synthetic import KINDS, make_synthetic_dataset
+from ge_nas.ranking.correlation import kendall
 from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
 from ge_nas.search.config import CALIBRATION_BATCHES, CONFIRM, DEMO, SUPERNET_EPOCHS, ProxySettings, training_seed
 from ge_nas.space.candidate import BASELINE_KEY, Candidate
@@ -242,10 +242,10 @@ def summarise(table: Table, measured: Measurements, confirm: int, supernet_epoch
         print(f"  {name:<28} {value:+.3f}  (95 % CI {low:+.3f} to {high:+.3f})")
         rows.append({"metric": "kendall_tau", "strategy": name, "value": value, "low": low, "high": high, "note": ""})
     for j, scores in measured.scores.items():
-        value = statistics.fmean(kendall(scores, truths[s], keys) for s in seeds)
+        value = statistics.fmean(kendall_over(scores, truths[s], keys) for s in seeds)
         rows.append({"metric": "kendall_tau", "strategy": f"supernet seed {j}", "value": value, "note": ""})
         print(f"  supernet seed {j:<14} {value:+.3f}")
-    proxy_seed_taus = [kendall(proxy_scores[s], truths[s], keys) for s in seeds]
+    proxy_seed_taus = [kendall_over(proxy_scores[s], truths[s], keys) for s in seeds]
     for s, value in zip(seeds, proxy_seed_taus, strict=True):
         rows.append({"metric": "kendall_tau", "strategy": f"proxy seed {s}", "value": value, "note": ""})
 
@@ -296,9 +296,9 @@ def summarise(table: Table, measured: Measurements, confirm: int, supernet_epoch
     return rows
 
 
-def kendall(scores: dict[str, float], truth: dict[str, float], keys: Sequence[str]) -> float:
-    statistic = stats.kendalltau([scores[k] for k in keys], [truth[k] for k in keys]).statistic
-    return float(statistic) if statistic == statistic else 0.0  # NaN: one side constant, no ranking at all
+def kendall_over(scores: dict[str, float], truth: dict[str, float], keys: Sequence[str]) -> float:
+    """Kendall's tau of ``scores`` against ``truth`` over ``keys``; NaN when either ranks nothing (all equal)."""
+    return kendall([scores[k] for k in keys], [truth[k] for k in keys])
 
 
 def paired_bootstrap(
@@ -310,9 +310,9 @@ def paired_bootstrap(
     """Mean tau of each strategy (over its seeds and the held-out truths) and their difference, with bootstrap CIs."""
 
     def taus(sample: list[str]) -> tuple[float, float]:
-        proxy = statistics.fmean(kendall(proxy_scores[s], truths[s], sample) for s in truths)
+        proxy = statistics.fmean(kendall_over(proxy_scores[s], truths[s], sample) for s in truths)
         supernet = statistics.fmean(
-            kendall(scores, truths[s], sample) for scores in supernet_scores.values() for s in truths
+            kendall_over(scores, truths[s], sample) for scores in supernet_scores.values() for s in truths
         )
         return proxy, supernet
 
@@ -361,7 +361,11 @@ def true_front(accuracy: dict[str, float], gflops: dict[str, float], keys: Seque
 
 
 def _interval(sample: Sequence[float]) -> tuple[float, float]:
-    return float(np.percentile(sample, 2.5)), float(np.percentile(sample, 97.5))
+    """The 2.5 and 97.5 percentiles, over the draws that have a value (a resample ranking nothing has NaN)."""
+    kept = [value for value in sample if not math.isnan(value)]
+    if not kept:
+        return math.nan, math.nan
+    return float(np.percentile(kept, 2.5)), float(np.percentile(kept, 97.5))
 
 
 def architecture_rows(table: Table, measured: Measurements) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from optuna._hypervolume import compute_hypervolume  # private, but the hypervolume Optuna itself uses
+from scipy import stats
 
 from ge_nas.errors import InputError
+from ge_nas.ranking.correlation import kendall, spearman
 from ge_nas.ranking.pareto import (
     crowding_distance,
     hypervolume,
@@ -248,3 +251,15 @@ def test_the_baseline_adds_volume_under_its_own_reference_point() -> None:
     baseline = np.array([5.0, 5.0])  # worse than every architecture found
     points = np.array([[1.0, 4.0], [4.0, 1.0]])
     assert hypervolume(baseline[np.newaxis], reference_point(baseline, points)) > 0.0
+
+
+def test_rank_correlation_agrees_with_scipy_and_is_nan_without_a_ranking() -> None:
+    proxy, reference = [0.1, 0.3, 0.2, 0.5], [0.2, 0.5, 0.1, 0.6]
+    assert kendall(proxy, reference) == pytest.approx(stats.kendalltau(proxy, reference).statistic)
+    assert spearman(proxy, reference) == pytest.approx(0.8)
+    assert (kendall([1.0, 2.0], [2.0, 1.0]), spearman([1.0, 2.0], [2.0, 1.0])) == pytest.approx((-1.0, -1.0))
+    # A scoring that gives every architecture the same value ranks nothing: NaN, never a tau of 0.
+    assert math.isnan(kendall([0.7, 0.7, 0.7], [0.1, 0.2, 0.3]))
+    assert math.isnan(spearman([0.1, 0.2, 0.3], [0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match="3 scores against 2"):
+        kendall([0.1, 0.2, 0.3], [0.1, 0.2])

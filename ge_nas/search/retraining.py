@@ -13,18 +13,17 @@ recipe, from scratch, from the search's parent, or from its own weights cut from
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import yaml
-from scipy import stats
 
 from ge_nas.data.user_dataset import check_dataset
 from ge_nas.errors import InputError
+from ge_nas.ranking.correlation import kendall, spearman
 from ge_nas.ranking.fronts import rank_study
 from ge_nas.search.config import ProxySettings
 from ge_nas.space.candidate import Candidate
@@ -39,7 +38,6 @@ __all__ = [
     "DEFAULT_PROJECT",
     "RetrainReport",
     "RetrainRow",
-    "rank_correlation",
     "retrain",
     "supernet_weights",
     "train",
@@ -66,13 +64,6 @@ class RetrainReport:
     rows: list[RetrainRow]
     kendall_tau: float
     spearman: float
-
-
-def rank_correlation(proxy: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
-    """Kendall tau-b and Spearman rho of two score lists; NaN when either is constant or too short."""
-    if len(proxy) < 2 or len(set(proxy)) < 2 or len(set(reference)) < 2:
-        return math.nan, math.nan
-    return float(stats.kendalltau(proxy, reference).statistic), float(stats.spearmanr(proxy, reference).statistic)
 
 
 def retrain(
@@ -129,7 +120,8 @@ def retrain(
         rows.append(row)
         if on_row is not None:
             on_row(row)
-    tau, rho = rank_correlation([r.proxy for r in rows], [r.retrained for r in rows])
+    proxy, retrained = [r.proxy for r in rows], [r.retrained for r in rows]
+    tau, rho = kendall(proxy, retrained), spearman(proxy, retrained)
     correlations = dict(study.user_attrs.get("retrain_correlation", {}))
     correlations[str(epochs)] = {"kendall_tau": tau, "spearman": rho, "n": len(rows)}
     study.set_user_attr("retrain_correlation", correlations)
