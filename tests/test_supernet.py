@@ -7,6 +7,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -192,7 +193,7 @@ ATTENTION_SPACE = "base: yolov8n.yaml\npoints: [sppf]\nmodules: [ge, se]\nvarian
 # The supernet search's options (after --dataset): a proxy search with these resumes nothing, the strategy differs.
 SUPERNET_SEARCH = (
     *("--space", "attention.yaml", "--study", SUPERNET_STUDY, "--weights", "parent.pt", "--trials", "3"),
-    *("--epochs", "1", "--imgsz", "64", "--fraction", "0.5", "--batch", "8", "--sampler", "grid"),
+    *("--epochs", "1", "--imgsz", "64", "--fraction", "0.5", "--batch", "8", "--sampler", "random", "--seed", "1"),
     *("--baseline-seeds", "2", "--confirm", "1", "--max-seeds", "2"),
 )
 SUPERNET_STRATEGY = ("--strategy", "supernet", "--supernet-epochs", "1")
@@ -215,7 +216,10 @@ def test_a_supernet_search_scores_every_candidate_and_confirms_its_front_with_pr
     study = optuna.load_study(study_name=SUPERNET_STUDY, storage=f"sqlite:///{db}")
     records = read_records(study)
     explored = [r for r in records if r.stage == Stage.EXPLORE and r.reused_from is None]
+    # The random sampler proposes scored architectures again; those are reused and do not count,
+    # so --trials 3 scores all 3 of the space.
     assert sorted(r.code for r in explored) == ["9pg", "9se", "base"]
+    assert [r for r in records if r.stage == Stage.EXPLORE and r.reused_from is not None]
     assert all(r.strategy == Strategy.SUPERNET and set(r.supernet_score) == {"map50", "map50-95"} for r in explored)
     assert all(not r.epochs and r.gflops and r.latency_ratio and r.score_seconds for r in explored)
     seeded = [r for r in records if r.stage != Stage.EXPLORE]
@@ -228,14 +232,25 @@ def test_a_supernet_search_scores_every_candidate_and_confirms_its_front_with_pr
     assert confirmed == ([(best, 0), (best, 1)] if front else [])
     assert (
         "plan: a supernet of 1 epochs (once), then the baseline with 2 proxy seeds (the noise floor), then 3 "
-        "candidates scored by the supernet (the baseline's score among them), then confirmation: the front's 1 most "
-        "promising candidates at a time get proxy seeds, up to 2 each" in printed.stdout
+        "distinct candidates scored by the supernet (the baseline's score among them; one proposed again is reused "
+        "and does not count), then confirmation: the front's 1 most promising candidates at a time get proxy seeds, "
+        "up to 2 each" in printed.stdout
     )
     assert printed.stdout.count("plan: ") == 1  # printed once, also when stdout is a pipe and training forks
     verdict = printed.stdout.split("verdict:")[1]
     assert ("paired seeds)" if front else "no architecture with GE is on the supernet's front") in verdict
     assert (db.parent / SUPERNET_STUDY / "supernet.pt").is_file()
     assert json.loads(json.dumps(study.user_attrs["settings"]))["strategy"] == "supernet"
+
+
+def test_asked_for_more_architectures_than_the_space_holds_a_supernet_search_says_where_it_stopped(
+    supernet_search: tuple[Path, CommandResult], ge_nas_in_process: Callable[..., CommandResult], learned: Path
+) -> None:
+    data = ["--dataset", str(learned / "data" / "data.yaml")]
+    resumed = ge_nas_in_process("search", *data, *SUPERNET_SEARCH, *SUPERNET_STRATEGY, "--trials", "5", cwd=learned)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 of 5 trials done" in resumed.stdout
+    assert "exploring stopped at 3 distinct architectures: the space has no more" in resumed.stdout
 
 
 def test_show_the_tables_and_the_dashboard_put_supernet_and_proxy_scores_side_by_side(

@@ -319,7 +319,7 @@ def _trial_row(study: optuna.Study, rows: list[dict[str, Any]], number: int) -> 
         raise InputError(f"--trial {number}: study {study.study_name!r} has trials 0 to {len(trials) - 1}")
     record = read_record(trials[number])
     row = next((row for row in rows if row["key"] == record.key), None)
-    if row is None or not record.counts:
+    if row is None or not record.explored:
         raise InputError(
             f"--trial {number}: that trial evaluated no architecture (it is {record.status.value}"
             f"{': ' + record.error if record.error else ''}); see ge-nas show"

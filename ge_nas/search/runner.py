@@ -48,6 +48,9 @@ __all__ = ["Reporter", "SearchFailed", "ensure_parent", "ensure_supernet", "run_
 
 # A worker process's exit status after --max-failures failed trials in a row.
 _FAILED_EXIT = 3
+# A supernet search stops exploring once its sampler has re-proposed scored architectures this many
+# times per trial asked (each re-proposal is free, but a sampler stuck on a few would never end).
+REPROPOSALS_PER_TRIAL = 10
 # How long interrupted worker processes get to mark their trials failed and exit.
 _STOP_SECONDS = 60.0
 
@@ -100,6 +103,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
         if parent_note:
             reporter.plan(parent_note)
         if not _work_left(config, records):
+            _note_exploration(config, records, reporter)
             return study
         reporter.plan(_cost_plan(config))
         with table_writer(config.storage_url) as tables:
@@ -115,6 +119,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
                 run_worker(config, parent, reporter, study, worker)
             else:
                 _run_workers(config, parent, reporter, study)
+        _note_exploration(config, read_records(study), reporter)
     return study
 
 
@@ -291,7 +296,10 @@ def _cost_plan(config: SearchConfig) -> str:
     if config.uses_supernet:  # the baseline's supernet score runs first, then its proxies (all seeds: the noise floor)
         parts.append(f"a supernet of {config.supernet.epochs} epochs (once)")
         parts.append(f"the baseline with {config.baseline_seeds} proxy seeds (the noise floor)")
-        parts.append(f"{config.trials} candidates scored by the supernet (the baseline's score among them)")
+        parts.append(
+            f"{config.trials} distinct candidates scored by the supernet (the baseline's score among them; "
+            "one proposed again is reused and does not count)"
+        )
     else:
         if config.baseline_seeds > 1:
             parts.append(f"the baseline with {config.baseline_seeds} seeds (the noise floor)")
@@ -328,10 +336,35 @@ def _pruner(config: SearchConfig) -> ProxyPruner:
 
 
 def _exhausted(config: SearchConfig, records: list[TrialRecord]) -> bool:
-    """The grid sampler has nothing left once every architecture of the space was evaluated."""
-    if config.sampler != "grid":
+    """Nothing left to explore: every architecture of the space evaluated (the grid sampler, or a
+    supernet search, which counts distinct architectures), or a supernet search's sampler
+    re-proposing known architectures :data:`REPROPOSALS_PER_TRIAL` times per requested trial.
+    """
+    if config.sampler != "grid" and not config.uses_supernet:
         return False  # other samplers may draw a known architecture again; it is reused, and counts
-    return len({record.key for record in records if record.counts}) >= config.space.size
+    if len({record.key for record in records if record.counts}) >= config.space.size:
+        return True
+    return config.uses_supernet and _reproposals(records) >= REPROPOSALS_PER_TRIAL * config.trials
+
+
+def _reproposals(records: list[TrialRecord]) -> int:
+    """Exploring trials that drew an architecture evaluated before (reused, not evaluated again)."""
+    return sum(record.explored and record.status == Status.REUSED for record in records)
+
+
+def _note_exploration(config: SearchConfig, records: list[TrialRecord], reporter: Reporter) -> None:
+    """Say why a supernet search explored fewer distinct architectures than ``--trials``, if it did."""
+    scored = counted(records)
+    if not config.uses_supernet or scored >= config.trials:
+        return
+    if scored >= config.space.size:
+        reporter.plan(f"exploring stopped at {scored} distinct architectures: the space has no more")
+    else:
+        reporter.plan(
+            f"exploring stopped at {scored} distinct architectures of the {config.trials} asked: the sampler "
+            f"proposed scored ones again {_reproposals(records)} times ({REPROPOSALS_PER_TRIAL} per trial asked); "
+            "try another --sampler or --seed"
+        )
 
 
 def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, study: optuna.Study) -> None:

@@ -217,9 +217,19 @@ class TrialRecord:
         return self.status.evaluated or self.status == Status.REUSED
 
     @property
-    def counts(self) -> bool:
-        """Whether it counts towards ``--trials``: an exploring trial with a result."""
+    def explored(self) -> bool:
+        """An exploring trial with a result: its own evaluation, or one reused for a re-proposal."""
         return self.has_result and self.stage == Stage.EXPLORE
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts towards ``--trials``: an exploring trial with a result.
+
+        A supernet search counts the architectures it scored: an architecture proposed again
+        is reused (free, and the sampler still learns its value) without taking a place, so
+        ``--trials 200`` scores 200 distinct architectures however often TPE re-proposes.
+        """
+        return self.explored and not (self.strategy == Strategy.SUPERNET and self.status == Status.REUSED)
 
     @property
     def note(self) -> str:
