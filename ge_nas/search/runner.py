@@ -355,8 +355,8 @@ def _reproposals(records: list[TrialRecord]) -> int:
 def _note_exploration(config: SearchConfig, records: list[TrialRecord], reporter: Reporter) -> None:
     """Say why a supernet search explored fewer distinct architectures than ``--trials``, if it did."""
     scored = counted(records)
-    if not config.uses_supernet or scored >= config.trials:
-        return
+    if not config.uses_supernet or scored >= config.trials or not _exhausted(config, records):
+        return  # all asked for were scored, or the search stopped for another reason (--timeout)
     if scored >= config.space.size:
         reporter.plan(f"exploring stopped at {scored} distinct architectures: the space has no more")
     else:
