@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from report import header
+from report import header, percentile_interval
 
 import ge_nas  # noqa: F401  (registers the GE layers)
 from ge_nas.data.synthetic import make_synthetic_dataset
@@ -295,11 +295,7 @@ class Interval:
     @classmethod
     def of(cls, value: float, draws: np.ndarray) -> Interval:
         """``value`` with the 2.5 and 97.5 percentiles of its bootstrap ``draws`` (draws without a tau skipped)."""
-        kept = draws[~np.isnan(draws)]
-        if not len(kept):
-            return cls(value, math.nan, math.nan)
-        low, high = np.percentile(kept, [2.5, 97.5])
-        return cls(value, float(low), float(high))
+        return cls(value, *percentile_interval(draws.tolist()))
 
     @property
     def excludes_zero(self) -> bool:

@@ -8,6 +8,7 @@ folder import this module by its bare name (Python puts the script's folder on t
 from __future__ import annotations
 
 import csv
+import math
 import os
 import platform
 import statistics
@@ -16,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import torch
 import ultralytics
@@ -57,3 +59,16 @@ def write_table(
 def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
     """Median of the per-round ratios: each round's pair ran back to back, so drift cancels within it."""
     return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
+
+
+def percentile_interval(draws: Iterable[float]) -> tuple[float, float]:
+    """The 2.5 and 97.5 percentiles of bootstrap ``draws``, over those that have a value.
+
+    A resample can leave a statistic undefined (a tau over architectures that all score the
+    same is NaN): such draws are skipped, and with none left the interval is (NaN, NaN).
+    """
+    kept = [value for value in draws if not math.isnan(value)]
+    if not kept:
+        return math.nan, math.nan
+    low, high = np.percentile(kept, [2.5, 97.5])
+    return float(low), float(high)

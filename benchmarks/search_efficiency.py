@@ -52,7 +52,7 @@ import numpy as np
 import optuna
 from ground_truth import ACCURACY, DEFAULTS, Truth, read_truth
 from optuna.trial import Trial
-from report import write_table
+from report import percentile_interval, write_table
 
 from ge_nas.ranking.correlation import kendall
 from ge_nas.ranking.fronts import Ranking, rank
@@ -309,13 +309,8 @@ def kendall_interval(x: list[float], y: list[float], rng: np.random.Generator) -
     xs, ys, draws = np.array(x), np.array(y), []
     for _ in range(BOOTSTRAP):
         pick = rng.integers(0, len(xs), len(xs))
-        value = kendall(xs[pick].tolist(), ys[pick].tolist())
-        if not np.isnan(value):  # a resample that ranks nothing (all equal) has no tau
-            draws.append(value)
-    if not draws:
-        return tau, float("nan"), float("nan")
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return tau, float(low), float(high)
+        draws.append(kendall(xs[pick].tolist(), ys[pick].tolist()))  # NaN: the resample ranks nothing
+    return tau, *percentile_interval(draws)
 
 
 def show_fidelity(truth: Truth) -> None:

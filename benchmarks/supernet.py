@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report import write_table
+from report import percentile_interval, write_table
 
 from ge_nas.data.synthetic import KINDS, make_synthetic_dataset
 from ge_nas.ranking.correlation import kendall
@@ -288,7 +288,7 @@ def summarise(table: Table, measured: Measurements, confirm: int, supernet_epoch
     for name, values in outcomes.items():
         for metric in ("hit_rate", "regret"):
             sample = [v[metric] for v in values]
-            low, high = _interval(sample)
+            low, high = percentile_interval(sample)
             mean = statistics.fmean(sample)
             print(f"  {name:<8} {metric:<9} {mean:.3f}  (over {len(sample)} searches: {low:.3f} to {high:.3f})")
             note = f"{len(sample)} replays; 2.5-97.5 percentiles" if len(sample) > 1 else "1 replay"
@@ -321,9 +321,9 @@ def paired_bootstrap(
     draws = [taus([rng.choice(keys) for _ in keys]) for _ in range(BOOTSTRAP)]
     results = {}
     for i, name in enumerate(("proxy (one seed)", "supernet")):
-        low, high = _interval([d[i] for d in draws])
+        low, high = percentile_interval([d[i] for d in draws])
         results[name] = (point[i], low, high)
-    low, high = _interval([d[1] - d[0] for d in draws])
+    low, high = percentile_interval([d[1] - d[0] for d in draws])
     results["supernet minus proxy"] = (point[1] - point[0], low, high)
     return results
 
@@ -358,14 +358,6 @@ def true_front(accuracy: dict[str, float], gflops: dict[str, float], keys: Seque
     """Architectures non-dominated on (accuracy, GFLOPs)."""
     points = to_minimization(np.array([[accuracy[k], gflops[k]] for k in keys]), ["maximize", "minimize"])
     return {k for k, f in zip(keys, nondominated_fronts(points).tolist(), strict=True) if f == 1}
-
-
-def _interval(sample: Sequence[float]) -> tuple[float, float]:
-    """The 2.5 and 97.5 percentiles, over the draws that have a value (a resample ranking nothing has NaN)."""
-    kept = [value for value in sample if not math.isnan(value)]
-    if not kept:
-        return math.nan, math.nan
-    return float(np.percentile(kept, 2.5)), float(np.percentile(kept, 97.5))
 
 
 def architecture_rows(table: Table, measured: Measurements) -> list[dict[str, Any]]:
