@@ -20,7 +20,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from ge_nas.ranking.fronts import rank, rank_study
 from ge_nas.report.dashboard import dashboard_html
-from ge_nas.search.config import ProxySettings, SearchConfig
+from ge_nas.search.config import ProxySettings, SearchConfig, build_config
 from ge_nas.search.confirmation import SeedRun, confirmation_runs, noise_runs
 from ge_nas.space.candidate import BASELINE_KEY, Candidate, Placement
 from ge_nas.space.model_yaml import generate_model_yaml, generate_supernet_yaml
@@ -251,6 +251,18 @@ def test_asked_for_more_architectures_than_the_space_holds_a_supernet_search_say
     assert resumed.returncode == 0, resumed.stderr
     assert "3 of 5 trials done" in resumed.stdout
     assert "exploring stopped at 3 distinct architectures: the space has no more" in resumed.stdout
+
+
+def test_a_supernet_search_explores_with_nsga2_unless_told_otherwise(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Supernet scores are cheap and the baseline's is usually the best, which TPE then proposes
+    # again and again; NSGA-II keeps drawing new architectures. Proxy searches keep TPE.
+    monkeypatch.chdir(tmp_path)
+    supernet = {"dataset": tiny_dataset, "strategy": "supernet", "parent_epochs": 1}
+    assert build_config(**supernet).sampler == "nsga2"
+    assert build_config(**supernet, sampler="tpe").sampler == "tpe"
+    assert build_config(dataset=tiny_dataset).sampler == "tpe"
 
 
 def test_show_the_tables_and_the_dashboard_put_supernet_and_proxy_scores_side_by_side(

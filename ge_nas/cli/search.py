@@ -143,7 +143,10 @@ def search(
         str,
         typer.Option(help="Accuracy (map50-95|map50), then costs (gflops,params,latency,latency-ratio,memory)."),
     ] = DEFAULT_OBJECTIVES,
-    sampler: Annotated[str, typer.Option(help="tpe | nsga2 | random | gp | grid.")] = "tpe",
+    sampler: Annotated[
+        str | None,
+        typer.Option(help="tpe | nsga2 | random | gp | grid. Default: tpe; nsga2 with --strategy supernet."),
+    ] = None,
     pruner: Annotated[str, typer.Option(help="auto | median | hyperband | pareto | none.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of every proxy training.")] = 0,
     epochs: Annotated[
