@@ -193,10 +193,24 @@ def count_rows(db: Path, query: str) -> int:
         return 0
 
 
-def wait_for_rows(db: Path, query: str, at_least: int = 1, seconds: float = 120) -> None:
-    """Poll ``db`` until ``query`` counts ``at_least`` rows (or ``seconds`` pass: the test's asserts then fail)."""
+def wait_for_rows(db: Path, query: str, process: subprocess.Popen, at_least: int = 1, seconds: float = 120) -> None:
+    """Poll ``db`` until ``query`` counts ``at_least`` rows; fail with ``process``'s output if it never does.
+
+    A search that ended (or hung) before it got there is the failure to see, not the
+    assert that comes after the signal a test then sends to a process already gone.
+    """
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and count_rows(db, query) < at_least:
+    while count_rows(db, query) < at_least:
+        ended = process.poll() is not None
+        if ended or time.monotonic() > deadline:
+            if not ended:
+                process.kill()
+            stdout, stderr = process.communicate()
+            state = f"ended with status {process.returncode}" if ended else f"was still running after {seconds:g} s"
+            pytest.fail(
+                f"{count_rows(db, query)} of {at_least} rows, and the search {state}\n"
+                f"stdout:\n{stdout}\nstderr:\n{stderr}"
+            )
         time.sleep(0.1)
 
 

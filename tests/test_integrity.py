@@ -143,12 +143,12 @@ def test_a_baseline_interrupted_mid_trial_is_queued_again(tiny_dataset: Path, tm
         "--sampler", "random", "--pruner", "none", *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(
-        [*command, "--trials", "1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, "--trials", "1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    wait_for_rows(db, RUNNING_WITH_EPOCHS)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS, process)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
-    assert process.returncode == 130
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
     rerun = subprocess.run([*command, "--trials", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     interrupted, baseline = optuna.load_study(study_name="s", storage=f"sqlite:///{db}").get_trials()
