@@ -14,7 +14,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
 from ge_nas.search.config import Objectives, ProxySettings, SearchConfig
@@ -55,10 +58,10 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tiny_dataset: Path, tmp_pat
         *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_rows(db, RUNNING_WITH_EPOCHS)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS, process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert "run the same command to resume study 'interrupted'" in stderr
     assert "Traceback" not in stderr
     (trial,) = optuna.load_study(study_name="interrupted", storage=f"sqlite:///{db}").get_trials()
@@ -67,6 +70,52 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tiny_dataset: Path, tmp_pat
     assert trial.user_attrs["epochs"]  # what it had learned so far is kept
     with sqlite3.connect(db) as connection:
         assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
+
+
+def test_a_ctrl_c_during_a_database_write_marks_the_trial_interrupted_and_the_study_resumes(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """A Ctrl-C that lands inside a commit (here: the one storing the first epoch) waits for it.
+
+    Raised there, it would leave the connection in an open transaction: every later write
+    fails, the trial is not marked interrupted, and the Ctrl-C becomes a storage error.
+    """
+    config = SearchConfig(
+        space=load_space("yolov8n_small"),
+        data_yaml=tiny_dataset,
+        objectives=Objectives("map50-95", ("gflops",)),
+        proxy=ProxySettings(epochs=3, imgsz=64, batch=8),
+        trials=1,
+        study_name="cut-short",
+        storage_url=f"sqlite:///{tmp_path / 'study.db'}",
+        workdir=tmp_path / "work",
+    )
+    moment = {"epoch stored": False, "interrupted": False}
+
+    def note_epoch_write(connection: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if "trial_user_attributes" in statement and "epochs" in str(parameters):
+            moment["epoch stored"] = True
+
+    def interrupt_its_commit(connection: sqlalchemy.Connection) -> None:
+        if moment["epoch stored"] and not moment["interrupted"]:
+            moment["interrupted"] = True
+            signal.raise_signal(signal.SIGINT)  # as a Ctrl-C arriving at this very moment would
+
+    event.listen(Engine, "before_cursor_execute", note_epoch_write)
+    event.listen(Engine, "commit", interrupt_its_commit)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_search(config)
+    finally:
+        event.remove(Engine, "before_cursor_execute", note_epoch_write)
+        event.remove(Engine, "commit", interrupt_its_commit)
+    (trial,) = optuna.load_study(study_name="cut-short", storage=config.storage_url).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == "interrupted (Ctrl-C)"
+    assert [e["epoch"] for e in trial.user_attrs["epochs"]] == [1]  # the commit it interrupted went through
+    run_search(config)  # the same command resumes: the connection was left usable
+    trials = optuna.load_study(study_name="cut-short", storage=config.storage_url).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
 
 
 def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -79,9 +128,9 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial(tiny_dataset: Path, t
     ]  # fmt: skip
     assert subprocess.run([*command, "--trials", "2"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
     process = subprocess.Popen(
-        [*command, "--trials", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, "--trials", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    wait_for_rows(db, RUNNING_WITH_YAML)
+    wait_for_rows(db, RUNNING_WITH_YAML, process)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
 
@@ -109,7 +158,7 @@ def test_sigterm_stops_every_worker_and_fails_their_running_trials(tiny_dataset:
         *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_rows(db, RUNNING_WITH_EPOCHS, at_least=2, seconds=180)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS, process, at_least=2, seconds=180)
     workers = _worker_pids(db)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -132,7 +181,7 @@ def test_a_worker_process_that_dies_fails_the_search_after_the_others_finish_the
         *QUICK,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_rows(db, RUNNING_WITH_EPOCHS, at_least=2)
+    wait_for_rows(db, RUNNING_WITH_EPOCHS, process, at_least=2)
     with sqlite3.connect(db) as connection:  # the worker process started last: the main one reaps it last
         (victim,) = connection.execute("select pid from ge_nas_workers order by started_at desc limit 1").fetchone()
     os.kill(victim, signal.SIGKILL)  # as the kernel's out-of-memory killer would
@@ -184,6 +233,21 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_ctrl_c_inside_a_database_call_is_raised_once_the_call_has_finished(tmp_path: Path) -> None:
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("create table t (x integer)")
+    event.listen(engine, "commit", lambda connection: signal.raise_signal(signal.SIGINT))
+    finished = []
+    with pytest.raises(KeyboardInterrupt), interrupts_recorded():
+        with engine.begin() as connection:
+            connection.exec_driver_sql("insert into t values (1)")
+        finished.append(True)  # held back through the commit and past it...
+    assert finished  # ...and raised when the block ends, the last safe point
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("select x from t").all() == [(1,)]
 
 
 def test_a_ctrl_c_that_a_library_swallows_is_raised_again_at_the_next_check() -> None:

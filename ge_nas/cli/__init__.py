@@ -13,7 +13,7 @@ import typer
 
 from ge_nas import __version__
 from ge_nas.errors import InputError
-from ge_nas.interrupts import record_interrupts
+from ge_nas.interrupts import raise_if_held_back, record_interrupts
 from ge_nas.yolo.environment import keep_ultralytics_to_itself
 
 __all__ = ["app", "main"]
@@ -50,6 +50,9 @@ def main() -> None:
     record_interrupts()  # before the heavy imports, where a Ctrl-C could otherwise be swallowed
     try:
         status = app(standalone_mode=False)
+        raise_if_held_back()  # a Ctrl-C that came during the command's last database read
+    except KeyboardInterrupt:
+        status = _INTERRUPTED
     except InputError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(2) from None

@@ -386,6 +386,7 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
     shown: set[int] = set()
     try:
         while True:
+            raise_if_interrupted()  # one held back while the last poll read the study
             alive = any([p.is_alive() for p in processes])  # every one polled: a dead one is reaped, no zombie
             records = read_records(study)
             for record in records:

@@ -22,6 +22,7 @@ from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 
+from ge_nas.interrupts import raise_if_interrupted
 from ge_nas.search.config import FINE_TUNE, FineTune, ProxySettings
 from ge_nas.yolo.console import no_font_download, quiet
 from ge_nas.yolo.inheritance import (
@@ -258,6 +259,7 @@ def train_supernet(
         trainer = _trainer(task_of(model), _Supernet)(overrides={**overrides, "task": task_of(model)})
         trainer.inheritance = trainer_inheritance
         trainer.add_callback("on_train_batch_start", on_batch)
+        _stop_when_interrupted(trainer)
         trainer.train()
     return Path(trainer.last)
 
@@ -385,5 +387,16 @@ def _train(
             trainer.inheritance, trainer.recipe = inheritance, recipe
         for event, callback in callbacks.items():
             trainer.add_callback(event, callback)
+        _stop_when_interrupted(trainer)
         trainer.train()
     return trainer
+
+
+def _stop_when_interrupted(trainer: DetectionTrainer) -> None:
+    """Check for a Ctrl-C after every training and validation batch (the validator shares these callbacks).
+
+    An interrupt held back during a database write (see :mod:`ge_nas.interrupts`) is raised
+    within one batch, not at the end of the epoch.
+    """
+    for event in ("on_train_batch_end", "on_val_batch_end"):
+        trainer.add_callback(event, lambda _: raise_if_interrupted())
