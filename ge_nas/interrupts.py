@@ -13,8 +13,9 @@ Two places are wrong for it:
 
 So ge-nas records every SIGINT and SIGTERM it receives. Inside the database layer it only
 records it; elsewhere it raises at once. The record is checked at safe points (before each
-trial, after each training or validation batch, after each epoch, when a search ends): an
-interrupt that was swallowed or held back is raised there. A database call is bounded by the
+trial, after each training or validation batch, after each epoch, at each poll while waiting
+for another worker, when a search ends): an interrupt that was swallowed or held back is
+raised there. A database call is bounded by the
 storage's timeouts, so a held-back interrupt waits seconds at most. Nothing here waits on a
 thread or a lock.
 

@@ -198,6 +198,7 @@ class Objective:
                 self._claimed = claim
                 return None
             self.worker.fail_stale_trials(trial.study)
+            raise_if_interrupted()  # one held back while this loop read the study
             time.sleep(TWIN_POLL_SECONDS)
 
     def _release(self, trial: Trial) -> None:

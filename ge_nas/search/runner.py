@@ -248,6 +248,7 @@ def _trained_once(
         if not announced:
             reporter.plan(f"another worker is training this study's {which}; waiting for it")
             announced = True
+        raise_if_interrupted()  # one held back while this loop read the study
         time.sleep(TWIN_POLL_SECONDS)
     reporter.plan(announce)
     trained = train()
