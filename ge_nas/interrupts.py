@@ -15,9 +15,8 @@ So ge-nas records every SIGINT and SIGTERM it receives. Inside the database laye
 records it; elsewhere it raises at once. The record is checked at safe points (before each
 trial, after each training or validation batch, after each epoch, at each poll while waiting
 for another worker, when a search ends): an interrupt that was swallowed or held back is
-raised there. A database call is bounded by the
-storage's timeouts, so a held-back interrupt waits seconds at most. Nothing here waits on a
-thread or a lock.
+raised there. A database call is bounded by the storage's timeouts, so a held-back interrupt
+waits seconds at most. Nothing here waits on a thread or a lock.
 
 Example:
     >>> with interrupts_recorded():  # doctest: +SKIP
