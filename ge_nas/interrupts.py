@@ -29,10 +29,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["interrupts_recorded", "raise_if_held_back", "raise_if_interrupted", "record_interrupts"]
+__all__ = ["interrupts_recorded", "pause", "raise_if_held_back", "raise_if_interrupted", "record_interrupts"]
 
 _received: list[int] = []  # the signals received, in order; cleared when recording stops
 _held_back = False  # an interrupt arrived inside the database layer and has not been raised since
@@ -76,6 +77,16 @@ def raise_if_interrupted() -> None:
     if _received:
         _held_back = False
         raise KeyboardInterrupt(f"signal {_received[0]}")
+
+
+def pause(seconds: float) -> None:
+    """A polling loop's sleep: first raise an interrupt held back during the loop's database reads.
+
+    Such a loop waits on another worker (a twin's trial, a parent's training) and may poll for
+    as long as that takes; without this its Ctrl-C would wait too.
+    """
+    raise_if_interrupted()
+    time.sleep(seconds)
 
 
 def raise_if_held_back() -> None:

@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import Trial
 
 from ge_nas.errors import CostError
-from ge_nas.interrupts import raise_if_interrupted
+from ge_nas.interrupts import pause, raise_if_interrupted
 from ge_nas.search.config import SearchConfig, training_seed
 from ge_nas.search.pruning import ProxyPruner
 from ge_nas.search.sampling import suggest_candidate
@@ -198,8 +198,7 @@ class Objective:
                 self._claimed = claim
                 return None
             self.worker.fail_stale_trials(trial.study)
-            raise_if_interrupted()  # one held back while this loop read the study
-            time.sleep(TWIN_POLL_SECONDS)
+            pause(TWIN_POLL_SECONDS)
 
     def _release(self, trial: Trial) -> None:
         """A failed trial gives its architecture back, so another trial may train it at once."""

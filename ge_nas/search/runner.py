@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from ge_nas.data.user_dataset import class_count
-from ge_nas.interrupts import interrupts_recorded, raise_if_interrupted
+from ge_nas.interrupts import interrupts_recorded, pause, raise_if_interrupted
 from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.tables import TableWriter, table_writer
 from ge_nas.search.config import SearchConfig, file_sha256
@@ -248,8 +248,7 @@ def _trained_once(
         if not announced:
             reporter.plan(f"another worker is training this study's {which}; waiting for it")
             announced = True
-        raise_if_interrupted()  # one held back while this loop read the study
-        time.sleep(TWIN_POLL_SECONDS)
+        pause(TWIN_POLL_SECONDS)
     reporter.plan(announce)
     trained = train()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -387,7 +386,6 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
     shown: set[int] = set()
     try:
         while True:
-            raise_if_interrupted()  # one held back while the last poll read the study
             alive = any([p.is_alive() for p in processes])  # every one polled: a dead one is reaped, no zombie
             records = read_records(study)
             for record in records:
@@ -397,7 +395,7 @@ def _run_workers(config: SearchConfig, parent: Path | None, reporter: Reporter, 
                     reporter.trial(record, counted(records), config.trials)
             if not alive:
                 break
-            time.sleep(1.0)
+            pause(1.0)
     except KeyboardInterrupt:
         _stop(processes)
         raise
