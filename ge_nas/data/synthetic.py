@@ -6,7 +6,8 @@ Two kinds of scene, written in Ultralytics YOLO format (``images/{train,val}``,
 * ``shapes`` (:mod:`ge_nas.data.shapes`, the default): coloured shapes whose class is their
   shape; what decides the class lies inside each object's box;
 * ``context`` (:mod:`ge_nas.data.context`): identical grey shapes whose class is the colour
-  of a frame far from them, amid clutter; only context beyond the object decides it.
+  of a band across the image from them, amid clutter; only context beyond the object decides
+  it (train it without mosaic).
 
 Either is written for detection (boxes) or, with ``task="segment"``, segmentation: each
 label is then the shape's outline as a polygon (a triangle's three corners, a square's
@@ -57,13 +58,14 @@ class SceneKind:
     # (rng, imgsz, max_objects, task) -> the image and its label lines
     draw: Callable[[np.random.Generator, int, int, str], tuple[Image.Image, list[str]]]
     folder_prefix: str  # of its default folder under studies/data/
+    version: int = 1  # bump when its drawing changes, so stale folders of it are regenerated
 
 
 # ``ge-nas dataset --kind``; the first is the default.
 KINDS: MappingProxyType[str, SceneKind] = MappingProxyType(
     {
         "shapes": SceneKind(shapes.CLASS_NAMES, shapes.draw_scene, "synthetic"),
-        "context": SceneKind(context.CLASS_NAMES, context.draw_scene, "context"),
+        "context": SceneKind(context.CLASS_NAMES, context.draw_scene, "context", version=2),  # 1: a thin frame
     }
 )
 _MANIFEST = "ge_nas_dataset.json"
@@ -83,7 +85,7 @@ class SyntheticSpec:
     seed: int = 0
     max_objects: int = 3
     kind: str = "shapes"  # a key of KINDS; in the manifest, so a folder of one kind is never taken for the other
-    version: int = 1  # bump when the drawing changes, so stale caches are regenerated
+    version: int = 1  # the kind's SceneKind.version: a folder drawn by an older version is regenerated
     task: str = "detect"
 
     def manifest(self) -> dict[str, object]:
@@ -118,7 +120,7 @@ def make_synthetic_dataset(
     """
     if kind not in KINDS:
         raise InputError(f"dataset kind {kind!r}: use one of {', '.join(KINDS)}")
-    spec = SyntheticSpec(n_train, n_val, imgsz, seed, max_objects, kind, task=task)
+    spec = SyntheticSpec(n_train, n_val, imgsz, seed, max_objects, kind, KINDS[kind].version, task)
     if min(n_train, n_val) < 1 or imgsz < 32 or max_objects < 1:
         raise ValueError("synthetic dataset needs n_train, n_val, max_objects >= 1 and imgsz >= 32")
     if task not in TASKS:
