@@ -84,6 +84,7 @@ def space_size(choices: list[int], max_units: int) -> int:
         ("yolo11n_ge", [2, 4, 6, 8, 9, 10, 13, 16, 19, 22], {9: 12, 10: 12}),  # SPPF and C2PSA: after only
         ("yolo26n_ge", [2, 4, 6, 8, 9, 10, 13, 16, 19, 22], {9: 12, 10: 12}),
         ("yolov8n_attention", [2, 4, 6, 8, 9, 12, 15, 18, 21], {9: 17}),  # 12 GE + 5 modules, x2 with inside
+        ("yolov8n_p3", [2, 4], {2: 4, 4: 4}),  # the ground truth's base: a cut yolov8n, its own YAML
     ],
 )
 def test_shipped_spaces_list_their_points_and_sizes(
