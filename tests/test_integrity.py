@@ -131,7 +131,7 @@ def test_a_budget_dropped_on_resume_is_refused(
     assert tiny_search(ge_nas_in_process, tmp_path, tiny_dataset, "--trials", "1", *budgets).returncode == 0
     dropped = tiny_search(ge_nas_in_process, tmp_path, tiny_dataset, "--trials", "2", *budgets[:2])
     assert dropped.returncode == 2
-    assert "was created with constraints.params = 4000000.0, not None" in dropped.stderr
+    assert "was created with constraints.params = 4000000.0, not unset (the default)" in dropped.stderr
 
 
 def test_a_baseline_interrupted_mid_trial_is_queued_again(tiny_dataset: Path, tmp_path: Path) -> None:

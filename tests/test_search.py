@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from ge_nas.errors import InputError
@@ -201,3 +202,26 @@ def test_missing_dataset_is_a_one_line_error_with_exit_2(tmp_path: Path) -> None
         == f"error: dataset {tmp_path / 'nope.yaml'}: no such file; give the path to an Ultralytics dataset YAML"
     )
     assert not (tmp_path / "studies").exists()
+
+
+def test_no_mosaic_trains_every_proxy_without_mosaic_and_a_resume_must_keep_it(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """Data whose class is set by a far cue (``--kind context``) needs mosaic off, recorded on the study."""
+    args = ("--dataset", str(tiny_dataset), "--space", "yolov8n_p3", "--trials", "1", "--epochs", "1", "--imgsz", "64")
+    result = ge_nas_search(tmp_path, *args, "--no-mosaic")
+    assert result.returncode == 0, result.stderr
+    workdir = tmp_path / "studies" / f"yolov8n_p3-{tiny_dataset.parent.name}"
+    trained = yaml.safe_load((workdir / "trial-00000" / "proxy" / "args.yaml").read_text())
+    assert (trained["mosaic"], trained["close_mosaic"]) == (0.0, 0)
+    (db,) = (tmp_path / "studies").glob("*.db")
+    url = f"sqlite:///{db}"
+    assert optuna.load_study(study_name=None, storage=url).user_attrs["settings"]["proxy"]["mosaic"] is False
+    before = db.read_bytes()
+
+    resumed = ge_nas_search(tmp_path, *args)  # mosaic on: its proxies would not compare with the stored ones
+    assert resumed.returncode == 2
+    assert "created with proxy.mosaic = False, not unset (the default)" in resumed.stderr
+    assert db.read_bytes() == before
+    # With mosaic on (the default) the setting is not stored: studies made before the option resume.
+    assert "mosaic" not in config_for(tmp_path, tiny_dataset).comparable_settings()["proxy"]

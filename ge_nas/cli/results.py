@@ -235,11 +235,14 @@ def train_command(
     weights: Annotated[
         Path | None, typer.Option(help="Start from this base-model checkpoint (e.g. a search's parent.pt).")
     ] = None,
+    mosaic: Annotated[
+        bool, typer.Option(help="Ultralytics' mosaic augmentation; --no-mosaic for data like --kind context.")
+    ] = True,
 ) -> None:
     """Fully train an architecture with Ultralytics (GE layers included) and print where best.pt is."""
     from ge_nas.search.retraining import train
 
-    best = train(model_yaml, data, epochs, imgsz, batch, device, project, name, weights=weights)
+    best = train(model_yaml, data, epochs, imgsz, batch, device, project, name, weights=weights, mosaic=mosaic)
     typer.echo(f"best checkpoint: {best}")
     typer.echo(f"load it: import ge_nas; from ultralytics import YOLO; YOLO({str(best)!r})")
 

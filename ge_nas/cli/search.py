@@ -171,6 +171,13 @@ def search(
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Proxy batch size.")] = 16,
     fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the training set used.")] = 1.0,
+    mosaic: Annotated[
+        bool,
+        typer.Option(
+            help="Ultralytics' mosaic augmentation (four images tiled into one); --no-mosaic for data whose class "
+            "is set by a cue anywhere in the image, such as ge-nas dataset --kind context."
+        ),
+    ] = True,
     device: Annotated[
         str | None,
         typer.Option(help="cpu, 0, 0,1 ... (default: GPU 0 if present); several GPUs: one worker on each."),
@@ -236,6 +243,7 @@ def search(
         imgsz=imgsz,
         batch=batch,
         fraction=fraction,
+        mosaic=mosaic,
         device=device,
         workers=workers,
         loader_workers=loader_workers,

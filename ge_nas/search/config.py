@@ -209,6 +209,9 @@ class ProxySettings:
     device: str = "cpu"
     seed: int = 0
     workers: int = 0  # data loader workers per training
+    # Ultralytics' mosaic augmentation; off for data whose class is set by a cue anywhere in the
+    # image (the built-in context data): a mosaic tiles four images, four cues, into one.
+    mosaic: bool = True
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,12 @@ class SearchConfig:
             "space": self.space.fingerprint,
             "space_name": self.space.name,
             "dataset": dataset_fingerprint(self.data_yaml),
-            "proxy": {k: v for k, v in vars(self.proxy).items() if k not in ("device", "workers")},
+            # mosaic only when off: studies made before the option resume as they were
+            "proxy": {
+                k: v
+                for k, v in vars(self.proxy).items()
+                if k not in ("device", "workers") and not (k == "mosaic" and v)
+            },
             "constraints": dict(sorted(self.constraints.items())),
             "parent": self._parent_setting(),
             "fine_tune": fine_tune_recipe() if self.inherits else None,
@@ -338,6 +346,7 @@ def build_config(
     imgsz: int | None = None,
     batch: int = 16,
     fraction: float = 1.0,
+    mosaic: bool = True,
     device: str | None = None,
     workers: int | None = None,
     loader_workers: int = 0,
@@ -443,6 +452,7 @@ def build_config(
             imgsz=imgsz,
             batch=batch,
             fraction=fraction,
+            mosaic=mosaic,
             device=",".join(devices),
             seed=seed,
             workers=loader_workers,

@@ -139,6 +139,7 @@ def train(
     name: str | None = None,
     verbose: bool = True,
     weights: Path | None = None,
+    mosaic: bool = True,
 ) -> Path:
     """Fully train an exported architecture with Ultralytics; return the path of its ``best.pt``.
 
@@ -170,6 +171,7 @@ def train(
         name=name or model_yaml.stem,
         verbose=verbose,
         inheritance=inheritance,
+        mosaic=mosaic,
     )
 
 

@@ -130,11 +130,15 @@ def open_study(
     for key in [*wanted, *(key for key in stored if key not in wanted)]:
         if stored.get(key) != wanted.get(key):  # both ways: a setting dropped on resume differs too
             raise InputError(
-                f"study {name!r} was created with {key} = {excerpt(stored.get(key), 200)}, not "
-                f"{excerpt(wanted.get(key), 200)}: resume it with the same {key}, or start a new study with "
-                "--study NEW_NAME"
+                f"study {name!r} was created with {key} = {_shown(stored, key)}, not {_shown(wanted, key)}: "
+                f"resume it with the same {key}, or start a new study with --study NEW_NAME"
             )
     return study
+
+
+def _shown(settings: dict[str, Any], key: str) -> str:
+    """A setting's value for an error message; one stored only when not at its default is "unset (the default)"."""
+    return excerpt(settings[key], 200) if key in settings else "unset (the default)"
 
 
 def _adopt(study: optuna.Study, settings: dict[str, Any], objectives: Sequence[str]) -> optuna.Study:

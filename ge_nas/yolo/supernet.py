@@ -52,7 +52,7 @@ from ge_nas.yolo.console import quiet
 from ge_nas.yolo.inheritance import Inheritance
 from ge_nas.yolo.model_files import build_model
 from ge_nas.yolo.registration import register_layers
-from ge_nas.yolo.training import epoch_metrics, train_supernet
+from ge_nas.yolo.training import epoch_metrics, mosaic_overrides, train_supernet
 
 __all__ = [
     "PathSampler",
@@ -264,9 +264,10 @@ def _device(device: str) -> torch.device:
 def _training_batches(data_yaml: Path, settings: ProxySettings, count: int, device: torch.device) -> list[torch.Tensor]:
     """``count`` batches of training images, augmented as in training, the same ones for a given seed.
 
-    A training set of fewer batches is passed over again (augmentation draws new mosaics).
+    A training set of fewer batches is passed over again (augmentation draws new mosaics, if on).
     """
-    cfg = get_cfg(overrides={"data": str(data_yaml), "imgsz": settings.imgsz, "fraction": settings.fraction})
+    overrides = {"data": str(data_yaml), "imgsz": settings.imgsz, "fraction": settings.fraction}
+    cfg = get_cfg(overrides={**overrides, **mosaic_overrides(settings.mosaic)})
     with quiet():
         data = check_det_dataset(str(data_yaml))
         dataset = build_yolo_dataset(cfg, data["train"], settings.batch, data, mode="train", stride=32)

@@ -41,6 +41,7 @@ __all__ = [
     "EpochCallback",
     "epoch_metrics",
     "learning_rates",
+    "mosaic_overrides",
     "train_full",
     "train_parent",
     "train_proxy",
@@ -282,6 +283,7 @@ def train_full(
     verbose: bool = True,
     inheritance: Inheritance | None = None,
     recipe: FineTune = FINE_TUNE,
+    mosaic: bool = True,
 ) -> Path:
     """Train ``model_yaml`` with Ultralytics' own recipe; return the path of ``best.pt``.
 
@@ -290,10 +292,11 @@ def train_full(
     but the arguments is Ultralytics' default (augmentation, optimiser, AMP on GPU), so the
     result compares with a plain ``yolo train``. ``project`` should be absolute:
     Ultralytics puts a relative one under its own runs directory. An existing
-    ``project/name`` gets a numbered sibling instead of being overwritten.
+    ``project/name`` gets a numbered sibling instead of being overwritten. ``mosaic=False``
+    switches Ultralytics' mosaic augmentation off (see :class:`ProxySettings`).
     """
     overrides = _overrides(
-        model_yaml, data_yaml, epochs, imgsz, batch, device, project, name, verbose, inheritance, recipe
+        model_yaml, data_yaml, epochs, imgsz, batch, device, project, name, verbose, inheritance, recipe, mosaic
     )
     return Path(_train(_Inheriting, overrides, inheritance, recipe, verbose).best)
 
@@ -310,6 +313,7 @@ def _overrides(
     verbose: bool,
     inheritance: Inheritance | None,
     recipe: FineTune,
+    mosaic: bool,
 ) -> dict[str, Any]:
     """What every ge-nas training sets; the rest is Ultralytics' default."""
     return {
@@ -326,7 +330,13 @@ def _overrides(
         "plots": False,  # plotting downloads a font
         "verbose": verbose,
         **(recipe.overrides() if inheritance is not None else {}),
+        **mosaic_overrides(mosaic),
     }
+
+
+def mosaic_overrides(mosaic: bool) -> dict[str, Any]:
+    """Ultralytics' arguments for mosaic augmentation on (its default) or off."""
+    return {} if mosaic else {"mosaic": 0.0, "close_mosaic": 0}
 
 
 def _proxy_overrides(
@@ -351,6 +361,7 @@ def _proxy_overrides(
         verbose,
         inheritance,
         recipe,
+        settings.mosaic,
     )
     overrides.update(
         {
