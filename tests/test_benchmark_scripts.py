@@ -61,7 +61,8 @@ def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_ag
     printed = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--workdir", str(work))
     assert "premise" in printed and "truth: the reference, 2 seeds each" in printed
     settings, rows = read_table(out)
-    assert "dataset=context" in settings and "space=yolov8n_small" in settings and "parent_sha256=" in settings
+    assert "dataset=context" in settings and "space=yolov8n_p3" in settings and "parent_sha256=" in settings
+    assert "mosaic=off" in settings  # the context data's cue is one per image: mosaics would mix four
     assert "reference=from_scratch_ultralytics_recipe" in settings and "reference_epochs=1" in settings
     assert rows[0]["key"] == "base" and len({r["key"] for r in rows}) == 3
     runs = {(r["key"], r["schedule"], r["seed_index"]) for r in rows}
