@@ -15,14 +15,14 @@ Seed ``s`` trains with :func:`ge_nas.search.config.training_seed` ``(--seed, s)`
 seed a search with that ``--seed`` gives the ``s``-th run of an architecture, so a replay
 (``search_efficiency.py``) can read a search's confirmation seeds from the table.
 
-Reference runs come first (they are the truth), seed by seed over every architecture, then the
-proxies. Each run appends one row to the CSV as soon as it ends, so a crash keeps what
-finished, and running the same command again resumes: it trains only the runs the table lacks
-(under the same settings and parent; anything else is refused). ``--shard K/N`` runs every N-th
-of those runs from the K-th, so N processes (started once the parent exists) fill one table side
-by side: Ultralytics trains on one CPU thread on a 2-core machine. It prints the true front, the noise
-floor (the baseline's seed spread), each architecture's gain over the baseline paired by seed,
-and the premise check: does the best placement beat the baseline by 3 times the spread?
+Runs go seed by seed over every architecture, the reference (the truth) before the proxy.
+Each run appends one row to the CSV as soon as it ends, so a crash keeps what finished, and
+running the same command again resumes: it trains only the runs the table lacks (under the
+same settings and parent; anything else is refused). ``--shard K/N`` takes every N-th run from the
+K-th (of all runs, done or not), so N processes (started once the parent exists) fill one table side by
+side: Ultralytics trains on one CPU thread on a 2-core machine. It prints the true front, the
+noise floor (the baseline's seed spread), each architecture's gain over the baseline paired by
+seed, and the premise check: does the best placement beat the baseline by 3 times the spread?
 Run from the repository root:
 
     python benchmarks/ground_truth.py --dataset context   # benchmarks/results/ground_truth_context_yolov8n_p3.csv
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the search seed whose training seeds the table holds")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--limit", type=int, default=0, help="only the first N architectures (default: all)")
-    parser.add_argument("--shard", default="0/1", help="K/N: only every N-th missing run, from the K-th (0-based)")
+    parser.add_argument("--shard", default="0/1", help="K/N: every N-th run from the K-th (0-based)")
     parser.add_argument("--workdir", type=Path, help="parent.pt and run folders (default: studies/ground-truth-...)")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/ground_truth_<dataset>_<space>.csv")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 1 epoch, 3 architectures")
@@ -210,12 +210,10 @@ def main() -> None:
         f"{len(table.done)} runs already in {out}; parent, data and runs in {workdir}"
     )
     state = load_parent_state(parent)
-    missing = [
-        run
-        for run in _runs(candidates, args.proxy_seeds, args.seeds if args.reference_epochs else 0)
-        if (run.candidate.key, run.schedule, run.seed_index) not in table.done
-    ]
-    for run in missing[shard::shards]:
+    # Shards split the whole list, not what is missing: a shard started after another one ran
+    # still takes only its own runs.
+    runs = list(_runs(candidates, args.proxy_seeds, args.seeds if args.reference_epochs else 0))[shard::shards]
+    for run in (run for run in runs if (run.candidate.key, run.schedule, run.seed_index) not in table.done):
         epochs = args.epochs if run.schedule == "proxy" else args.reference_epochs
         settings_of_run = dataclasses.replace(proxy, epochs=epochs, seed=training_seed(args.seed, run.seed_index))
         inherited = state if run.schedule == "proxy" else None
@@ -236,13 +234,15 @@ class _Run:
 
 
 def _runs(candidates: Sequence[Candidate], proxy_seeds: int, reference_seeds: int) -> Iterator[_Run]:
-    """Seed by seed over every architecture, the reference (the truth) first: a partial table is balanced."""
-    for seed_index in range(reference_seeds):
-        for candidate in candidates:
-            yield _Run(candidate, "reference", seed_index)
-    for seed_index in range(proxy_seeds):
-        for candidate in candidates:
-            yield _Run(candidate, "proxy", seed_index)
+    """Seed by seed, each seed over every architecture, the reference (the truth) before the proxy.
+
+    A partial table is balanced across architectures, and after the first seed of both it
+    already gives a first (one-seed) read of the proxy's fidelity.
+    """
+    for seed_index in range(max(proxy_seeds, reference_seeds)):
+        for schedule, seeds in (("reference", reference_seeds), ("proxy", proxy_seeds)):
+            if seed_index < seeds:
+                yield from (_Run(candidate, schedule, seed_index) for candidate in candidates)
 
 
 def _shard(text: str) -> tuple[int, int]:

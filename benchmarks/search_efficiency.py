@@ -102,7 +102,7 @@ class Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="shapes")
-    parser.add_argument("--space", default="yolov8n_small")
+    parser.add_argument("--space", help="default: the dataset's ground-truth space (yolov8n_small, yolov8n_p3)")
     parser.add_argument("--table", type=Path, help="default: benchmarks/results/ground_truth_<dataset>_<space>.csv")
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
     parser.add_argument("--seeds", type=int, default=10, help="search seeds per sampler and budget")
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="smoke run on a made-up table, 1 seed, budgets 4 and 16")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    space = load_space(args.space)
+    space = load_space(args.space or DEFAULTS[args.dataset].space)
     name = f"{args.dataset}_{space.name}"
     out = args.out or Path(f"benchmarks/results/search_efficiency_{name}.csv")
     if args.tiny:

@@ -24,8 +24,8 @@ table with it, and times proxies side by side in the same process. It reports:
 
 Run from the repository root:
 
-    python benchmarks/supernet.py --table benchmarks/results/ground_truth_context_yolov8n_small.csv \\
-        --weights studies/ground-truth-context_yolov8n_small/parent-context-128img/parent-128px-40ep-seed0.pt
+    python benchmarks/supernet.py --table benchmarks/results/ground_truth_context_yolov8n_p3.csv \\
+        --weights studies/ground-truth-context_yolov8n_p3/parent-context-1024img/parent-128px-40ep-seed0.pt
     python benchmarks/supernet.py --tiny      # a made-up table of 3 architectures, tiny data: a smoke run
 """
 
@@ -109,7 +109,7 @@ def main() -> None:
         args.supernet_epochs, args.supernet_seeds, args.proxies, args.calibration_batches = 1, 1, 1, 1
         space = load_space("yolov8n_small")
         table = made_up_table(space)
-        settings = {"images": 8, "imgsz": 64, "parent_epochs": 1, "epochs": 1, "batch": 4}
+        settings = {"images": 8, "imgsz": 64, "parent_epochs": 1, "epochs": 1, "batch": 4, "mosaic": True}
         out = args.out or workdir / "supernet.csv"
     else:
         if args.table is None or not args.table.is_file():
@@ -122,10 +122,13 @@ def main() -> None:
             "parent_epochs": int(table.settings.get("parent_epochs", DEMO.parent_epochs)),
             "epochs": int(table.settings.get("proxy_epochs", DEMO.epochs)),
             "batch": int(table.settings.get("batch", 16)),
+            "mosaic": table.settings.get("mosaic") != "off",  # trained as the table was
         }
         out = args.out or Path(f"benchmarks/results/supernet_{args.table.stem.removeprefix('ground_truth_')}.csv")
     data_yaml = args.data or builtin_data(table, settings, workdir)
-    proxy = ProxySettings(epochs=settings["epochs"], imgsz=settings["imgsz"], batch=settings["batch"])
+    proxy = ProxySettings(
+        epochs=settings["epochs"], imgsz=settings["imgsz"], batch=settings["batch"], mosaic=settings["mosaic"]
+    )
     parent = args.weights or trained_parent(space, data_yaml, proxy, settings["parent_epochs"], workdir)
     keys = list(table.codes)
     print(f"{len(keys)} architectures of {space.name}; truth: {table.truth_schedule}; data {data_yaml}; work {workdir}")
@@ -400,7 +403,7 @@ def made_up_table(space: SearchSpace) -> Table:
     return table
 
 
-def builtin_data(table: Table, settings: dict[str, int], workdir: Path) -> Path:
+def builtin_data(table: Table, settings: dict[str, Any], workdir: Path) -> Path:
     """The built-in data the table names (shapes in tables from before kinds), made as ground_truth.py made it."""
     kind = table.settings.get("dataset", "shapes")
     if kind not in KINDS:

@@ -75,6 +75,28 @@ def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_ag
     assert "3 of 3 architectures so far" in summary and "premise" in summary
 
 
+def test_ground_truth_shards_fill_one_table_each_run_once_after_the_parent(tmp_path: Path) -> None:
+    out, work = tmp_path / "truth.csv", tmp_path / "work"
+    shard = ("--dataset", "context", "--out", str(out), "--workdir", str(work), "--shard")
+    early = subprocess.run(
+        [sys.executable, "benchmarks/ground_truth.py", "--tiny", *shard, "1/2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert early.returncode != 0 and "the parent is not trained yet; start shard 0 first" in early.stderr
+    assert not out.exists()
+    first = run_benchmark("ground_truth.py", *shard, "0/2")
+    assert "parent ready" in first
+    _, half = read_table(out)
+    assert len(half) == 6  # every other run of 3 architectures x (2 reference + 2 proxy seeds)
+    run_benchmark("ground_truth.py", *shard, "1/2")
+    _, rows = read_table(out)
+    assert len({(r["key"], r["schedule"], r["seed_index"]) for r in rows}) == len(rows) == 12
+    assert (half[0]["schedule"], half[0]["key"], half[0]["seed_index"]) == ("reference", "base", "0"), "truth first"
+
+
 def test_ground_truth_benchmark_refuses_to_resume_a_table_made_with_other_settings(tmp_path: Path) -> None:
     out = tmp_path / "truth.csv"
     out.write_text("# 2026-01-01 somewhere; versions; dataset=context epochs=99\nkey,code\n")
