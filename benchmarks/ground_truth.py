@@ -11,9 +11,12 @@ does), then for every architecture and seed:
   enough for new units to learn (``--reference-epochs``, Ultralytics' own recipe); 0 skips it,
   and the proxy's seeds are then the only truth (the shapes table of earlier versions).
 
-Seed ``s`` trains with :func:`ge_nas.search.config.training_seed` ``(--seed, s)``, exactly the
-seed a search with that ``--seed`` gives the ``s``-th run of an architecture, so a replay
-(``search_efficiency.py``) can read a search's confirmation seeds from the table.
+Proxy seed ``s`` trains with :func:`ge_nas.search.config.training_seed` ``(--seed, s)``,
+exactly the seed a search with that ``--seed`` gives the ``s``-th run of an architecture, so a
+replay (``search_efficiency.py``) can read a search's confirmation seeds from the table.
+Reference seed ``s`` trains with ``training_seed(--seed + 1, s)``: no reference shares a seed
+(data order, augmentation, new units' initialisation) with a proxy, whose noise would then
+agree with the truth's by construction and flatter the proxy's fidelity.
 
 Runs go seed by seed over every architecture, the reference (the truth) before the proxy.
 Each run appends one row to the CSV as soon as it ends, so a crash keeps what finished, and
@@ -200,6 +203,7 @@ def main() -> None:
         "parent_sha256": file_sha256(parent)[:16],
         "reference_epochs": args.reference_epochs,
         "reference": "from_scratch_ultralytics_recipe" if args.reference_epochs else "none",
+        **({"reference_seeds": "search_seed+1"} if args.reference_epochs else {}),
         "batch": 16,
         "search_seed": args.seed,
         **({} if defaults.mosaic else {"mosaic": "off"}),  # only when off: tables made before it resume
@@ -215,7 +219,8 @@ def main() -> None:
     runs = list(_runs(candidates, args.proxy_seeds, args.seeds if args.reference_epochs else 0))[shard::shards]
     for run in (run for run in runs if (run.candidate.key, run.schedule, run.seed_index) not in table.done):
         epochs = args.epochs if run.schedule == "proxy" else args.reference_epochs
-        settings_of_run = dataclasses.replace(proxy, epochs=epochs, seed=training_seed(args.seed, run.seed_index))
+        seed = training_seed(args.seed + 1 if run.schedule == "reference" else args.seed, run.seed_index)
+        settings_of_run = dataclasses.replace(proxy, epochs=epochs, seed=seed)
         inherited = state if run.schedule == "proxy" else None
         table.append(_train(space, run, data_yaml, settings_of_run, workdir, inherited))
     print(

@@ -67,7 +67,8 @@ def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_ag
     assert rows[0]["key"] == "base" and len({r["key"] for r in rows}) == 3
     runs = {(r["key"], r["schedule"], r["seed_index"]) for r in rows}
     assert len(runs) == len(rows) == 3 * 2 * 2  # architectures x schedules x seeds, each once
-    assert {r["seed"] for r in rows if r["seed_index"] == "0"} == {"0"}  # seed 0 of a search with --seed 0
+    seed_0 = {(r["schedule"], r["seed"]) for r in rows if r["seed_index"] == "0"}
+    assert seed_0 == {("proxy", "0"), ("reference", "1")}  # a search's with --seed 0; the truth's shares none
     assert all(float(r["gflops"]) > 0 and int(r["params"]) > 0 for r in rows)
     again = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--workdir", str(work))
     assert "12 runs already in" in again and read_table(out)[1] == rows

@@ -45,7 +45,8 @@ def dataset(
         str,
         typer.Option(
             help="shapes: coloured shapes, the class is the shape | context: grey shapes whose class is the colour "
-            "of a frame far from them (built so that context should pay; see the README for what was measured)."
+            "of a band across the image from them (train it with --no-mosaic and 1,024 images or more; space "
+            "yolov8n_p3 cannot see the band without attention; see the README for what was measured)."
         ),
     ] = "shapes",
 ) -> None:
