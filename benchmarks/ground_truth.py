@@ -38,6 +38,8 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
+import os
 import shutil
 import statistics
 import time
@@ -309,28 +311,36 @@ class _Table:
 
     def __init__(self, path: Path, settings: dict[str, Any]) -> None:
         self.path = path
-        self.done: set[tuple[str, str, int]] = set()
         settings_text = " ".join(f"{name}={value}" for name, value in settings.items())
-        if path.is_file():
-            first = path.read_text().splitlines()[0]
-            if not first.endswith("; " + settings_text):
-                raise SystemExit(
-                    f"{path} was made with other settings ({first}); give another --out or the same options"
-                )
-            with path.open() as f:
-                next(f)
-                self.done = {(r["key"], r["schedule"], int(r["seed_index"])) for r in csv.DictReader(f)}
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", newline="") as f:
-                f.write(header(settings) + "\n")
-                csv.DictWriter(f, fieldnames=FIELDS).writeheader()
+        if not path.is_file():
+            columns = io.StringIO()
+            csv.DictWriter(columns, fieldnames=FIELDS).writeheader()
+            _create(path, header(settings) + "\n" + columns.getvalue())
+        first = path.read_text().splitlines()[0]
+        if not first.endswith("; " + settings_text):
+            raise SystemExit(f"{path} was made with other settings ({first}); give another --out or the same options")
+        with path.open() as f:
+            next(f)
+            self.done = {(r["key"], r["schedule"], int(r["seed_index"])) for r in csv.DictReader(f)}
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=FIELDS).writerow(
                 {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
             )
+
+
+def _create(path: Path, text: str) -> None:
+    """Write ``path`` whole unless it exists: shards started together create the table once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    draft.write_text(text)
+    try:
+        os.link(draft, path)  # atomic, and refused if another shard created it first
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
 
 
 def read_truth(path: Path) -> Truth:
