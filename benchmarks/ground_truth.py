@@ -172,7 +172,7 @@ def main() -> None:
     if args.summary:
         summarise(read_truth(out))
         return
-    workdir = args.workdir or Path("studies") / f"ground-truth-{name}"
+    workdir = args.workdir or default_workdir(args.dataset, space.name)
     data_yaml = make_synthetic_dataset(
         workdir / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz, kind=args.dataset
     )
@@ -181,11 +181,7 @@ def main() -> None:
     )
     candidates = list(space.enumerate())[: args.limit or None]
     start = time.perf_counter()
-    parent = (
-        workdir
-        / f"parent-{args.dataset}-{args.images}img"
-        / f"parent-{args.imgsz}px-{args.parent_epochs}ep-seed{args.seed}.pt"
-    )
+    parent = parent_path(workdir, args.dataset, args.images, args.imgsz, args.parent_epochs, args.seed)
     if not parent.is_file():
         if shard:
             raise SystemExit(
@@ -261,6 +257,22 @@ def _shard(text: str) -> tuple[int, int]:
     if not 0 <= shard < shards:
         raise SystemExit(f"--shard {text}: K counts from 0 to N-1, e.g. 0/2 and 1/2 for two processes")
     return shard, shards
+
+
+def default_workdir(dataset: str, space: str) -> Path:
+    """Where a table's parent, data and runs live unless ``--workdir`` says otherwise."""
+    return Path("studies") / f"ground-truth-{dataset}_{space}"
+
+
+def parent_path(workdir: Path, dataset: str, images: int, imgsz: int, epochs: int, seed: int) -> Path:
+    """The parent checkpoint a table with these settings trains once and every later run reuses."""
+    return workdir / f"parent-{dataset}-{images}img" / f"parent-{imgsz}px-{epochs}ep-seed{seed}.pt"
+
+
+def settings_of(path: Path) -> dict[str, str]:
+    """A table's settings, as its first line names them (``name=value`` after the date and versions)."""
+    first = path.read_text().split("\n", 1)[0]
+    return dict(token.split("=", 1) for token in first.split() if "=" in token)
 
 
 def _train_parent(space: SearchSpace, data_yaml: Path, proxy: ProxySettings, epochs: int, parent: Path) -> None:

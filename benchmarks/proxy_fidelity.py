@@ -18,9 +18,17 @@ architectures (one seed, and the mean of the seeds), the paired bootstrap differ
 today's recipe ``joint``, and compute relative to the reference. Every run is appended to the
 CSV as it finishes; a second call with the same settings (the parent's tensors are hashed
 into the header) trains only what is missing, so a crash keeps what finished and recipes,
-seeds or references can be added later. Run from the repository root:
+seeds or references can be added later.
+
+With ``--truth`` a ``ground_truth.py`` table is the reference instead: its reference runs (from
+scratch, seeds disjoint from the proxies') are the truth, its proxy runs are recipe ``joint``
+(the shipped one, the table's seeds), and only the other recipes train, on the table's own
+parent and data (its settings, mosaic included, come from the table's first line). Run from
+the repository root:
 
     python benchmarks/proxy_fidelity.py                                  # the figures in RESULTS.md
+    python benchmarks/proxy_fidelity.py --truth benchmarks/results/ground_truth_context_yolov8n_p3.csv \\
+        --recipes joint,units-alone,gate-1                               # against a ground-truth table
     python benchmarks/proxy_fidelity.py --recipes units-alone,gate-1 --proxy-seeds 3   # a pilot on a held-out seed
     python benchmarks/proxy_fidelity.py --analyse-only                   # print the tables from the CSV
     python benchmarks/proxy_fidelity.py --tiny                           # a smoke run in seconds
@@ -43,12 +51,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from ground_truth import default_workdir, parent_path, read_truth, settings_of
 from report import header, percentile_interval
 
 import ge_nas  # noqa: F401  (registers the GE layers)
 from ge_nas.data.synthetic import make_synthetic_dataset
 from ge_nas.ranking.correlation import kendall, spearman
-from ge_nas.search.config import FineTune, ProxySettings, fine_tune_recipe, training_seed
+from ge_nas.search.config import FineTune, ProxySettings, file_sha256, fine_tune_recipe, training_seed
 from ge_nas.space.candidate import Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
 from ge_nas.space.search_space import SearchSpace, load_space
@@ -138,13 +147,18 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples of the architectures")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N architectures")
     parser.add_argument("--workdir", type=Path, help="runs and the parent (default: a temp folder)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_fidelity.csv"))
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/proxy_fidelity[_<truth's name>].csv")
+    parser.add_argument("--truth", type=Path, help="a ground_truth.py table as the reference (see above)")
     parser.add_argument("--analyse-only", action="store_true", help="train nothing; print the table from --out")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 8 images at 64 px, 3 architectures")
     args = parser.parse_args()
     if args.tiny:
         args.images, args.imgsz, args.parent_epochs, args.limit, args.bootstrap = 8, 64, 1, 3, 200
         args.proxy_epochs, args.references, args.proxy_seeds = 2, "inherited:2x2,scratch:1x2", "0,1"
+    args.dataset, args.mosaic, truth_rows = "shapes", True, []
+    if args.truth is not None:
+        truth_rows = adopt_truth(args)
+    args.out = args.out or Path("benchmarks/results/proxy_fidelity.csv")
     recipes = {name: RECIPES[name] for name in args.recipes.split(",")}
     references = [Reference.parse(text) for text in args.references.split(",")]
     seeds = {i: training_seed(args.seed, i) for i in (int(i) for i in args.proxy_seeds.split(","))}
@@ -157,7 +171,8 @@ def main() -> None:
     if args.analyse_only:
         _, rows = read_rows(args.out)
     else:
-        rows = run_missing(args, space, candidates, recipes, seeds, references)
+        rows = run_missing(args, space, candidates, recipes, seeds, references, truth_rows)
+    rows = [*truth_rows, *rows]
     for reference in references:
         analyse(args, rows, candidates, recipes, seeds, reference)
 
@@ -169,15 +184,22 @@ def run_missing(
     recipes: Mapping[str, Recipe],
     seeds: Mapping[int, int],
     references: Sequence[Reference],
+    truth_rows: Sequence[Mapping[str, str]],
 ) -> list[dict[str, str]]:
-    """Train the parent, then every (reference or recipe, seed, architecture) run the CSV lacks, appending each row."""
+    """Train the parent (or load the truth table's), then every run that neither the CSV nor the truth holds."""
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ge-nas-fidelity-"))
-    data = make_synthetic_dataset(work / "data", n_train=args.images, n_val=max(2, args.images // 4), imgsz=args.imgsz)
-    base_yaml = generate_model_yaml(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
-    start = time.perf_counter()
-    parent_settings = ProxySettings(epochs=args.proxy_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
-    parent = load_parent_state(train_parent(base_yaml, data, parent_settings, args.parent_epochs, work / "parent"))
-    print(f"parent: {args.parent_epochs} epochs in {time.perf_counter() - start:.0f}s")
+    images, imgsz = args.images, args.imgsz
+    data = make_synthetic_dataset(
+        work / "data", n_train=images, n_val=max(2, images // 4), imgsz=imgsz, kind=args.dataset
+    )
+    if args.truth is not None:
+        parent = load_parent_state(args.parent)
+    else:
+        base_yaml = generate_model_yaml(space, Candidate.baseline()).write(work / "parent" / "model.yaml")
+        start = time.perf_counter()
+        parent_settings = ProxySettings(epochs=args.proxy_epochs, imgsz=args.imgsz, batch=16, seed=args.seed)
+        parent = load_parent_state(train_parent(base_yaml, data, parent_settings, args.parent_epochs, work / "parent"))
+        print(f"parent: {args.parent_epochs} epochs in {time.perf_counter() - start:.0f}s")
     settings = {
         "space": args.space,
         "images": args.images,
@@ -187,18 +209,22 @@ def run_missing(
         "parent_seed": args.seed,
         "parent_state": state_digest(parent),
         "metric": "map50-95",
+        **({"truth": args.truth.name, "mosaic": "off" if not args.mosaic else "on"} if args.truth else {}),
     }
     rows = open_table(args.out, settings)
-    done = {run_id(row) for row in rows}
+    done = {run_id(row) for row in [*rows, *truth_rows]}
     jobs: list[tuple[str, Recipe | None, int, int, int]] = []  # name, recipe (None: from scratch), epochs, seed
-    for reference in references:
+    for reference in references if args.truth is None else ():  # a truth table's are ground_truth.py's to train
         recipe = RECIPES["joint"] if reference.inherits else None
         jobs += [
             (reference.row_name, recipe, reference.epochs, i, training_seed(args.reference_seed, i))
             for i in range(reference.seeds)
         ]
     jobs += [
-        (name, r, args.proxy_epochs * r.epochs_scale, i, s) for name, r in recipes.items() for i, s in seeds.items()
+        (name, r, args.proxy_epochs * r.epochs_scale, i, s)
+        for name, r in recipes.items()
+        if args.truth is None or name != "joint"  # so is the shipped recipe's proxy
+        for i, s in seeds.items()
     ]
     with args.out.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
@@ -216,7 +242,7 @@ def run_missing(
                 }
                 if run_id(row) in done:
                     continue
-                settings = ProxySettings(epochs, args.imgsz, 16, float(row["fraction"]), seed=seed)
+                settings = ProxySettings(epochs, args.imgsz, 16, float(row["fraction"]), seed=seed, mosaic=args.mosaic)
                 row.update(train_run(space, candidate, recipe, data, parent, settings, work / name / f"{n:03d}-{seed}"))
                 writer.writerow(row)
                 f.flush()
@@ -248,6 +274,52 @@ def train_run(
         "map50-95": f"{history[-1]['map50-95']:.6g}",
         "by_epoch": ";".join(f"{epoch['map50-95']:.5f}" for epoch in history),
     }
+
+
+def adopt_truth(args: argparse.Namespace) -> list[dict[str, str]]:
+    """Take the settings, parent and reference from the ground-truth table ``args.truth``; its runs as rows here.
+
+    Its reference runs become ``reference-scratch`` rows and its proxy runs ``joint`` rows,
+    exactly as this script would have written them, so they are analysed and never retrained.
+    """
+    settings = settings_of(args.truth)
+    if settings.get("reference_seeds") != "search_seed+1" or not int(settings.get("reference_epochs", 0)):
+        raise SystemExit(
+            f"--truth {args.truth}: give a ground_truth.py table with a reference whose seeds no proxy shares "
+            "(reference_seeds=search_seed+1 in its first line)"
+        )
+    args.dataset, args.space, args.mosaic = settings["dataset"], settings["space"], settings.get("mosaic") != "off"
+    args.images, args.imgsz = int(settings["images"]), int(settings["imgsz"])
+    args.parent_epochs, args.proxy_epochs = int(settings["parent_epochs"]), int(settings["proxy_epochs"])
+    args.seed = int(settings["search_seed"])
+    args.reference_seed = args.seed + 1
+    args.workdir = args.workdir or default_workdir(args.dataset, args.space)
+    args.parent = parent_path(args.workdir, args.dataset, args.images, args.imgsz, args.parent_epochs, args.seed)
+    if not args.parent.is_file() or file_sha256(args.parent)[:16] != settings["parent_sha256"]:
+        raise SystemExit(
+            f"--truth {args.truth}: its parent (sha256 {settings['parent_sha256']}...) is not at {args.parent}; "
+            "give the --workdir ground_truth.py trained it in"
+        )
+    reference_seeds = max((len(runs) for runs in read_truth(args.truth).accuracy["reference"].values()), default=0)
+    args.references = f"scratch:{settings['reference_epochs']}x{max(reference_seeds, 2)}"
+    args.out = args.out or Path(
+        f"benchmarks/results/proxy_fidelity_{args.truth.stem.removeprefix('ground_truth_')}.csv"
+    )
+    rows = []
+    for row in csv.DictReader(args.truth.read_text().splitlines()[1:]):
+        reference = row["schedule"] == "reference"
+        rows.append(
+            {
+                "recipe": "reference-scratch" if reference else "joint",
+                "fine_tune": "none (from scratch)" if reference else fine_tune_recipe(RECIPES["joint"].fine_tune),
+                "epochs": settings["reference_epochs"] if reference else settings["proxy_epochs"],
+                "fraction": "1",
+                **{name: row[name] for name in ("key", "code", "seed_index", "seed", "map50-95")},
+                "by_epoch": "",
+                "seconds": row["train_s"],
+            }
+        )
+    return rows
 
 
 def run_id(row: Mapping[str, str]) -> tuple[str, ...]:

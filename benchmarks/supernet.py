@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ground_truth import ACCURACY, settings_of
 from report import percentile_interval, write_table
 
 from ge_nas.data.synthetic import KINDS, make_synthetic_dataset
@@ -60,7 +61,6 @@ from ge_nas.yolo.model_files import build_model
 from ge_nas.yolo.supernet import SupernetScorer, train_space_supernet
 from ge_nas.yolo.training import train_parent, train_proxy
 
-ACCURACY = "map50-95"
 BOOTSTRAP = 2000
 REPLAYS = 500
 
@@ -381,9 +381,8 @@ def architecture_rows(table: Table, measured: Measurements) -> list[dict[str, An
 def read_table(path: Path) -> Table:
     """A ground-truth table: ``ground_truth.py``'s rows per run (``schedule``, ``seed_index``), or one row per
     architecture (the older form: its accuracy is proxy seed 0)."""
-    first, *lines = path.read_text().splitlines()
-    settings = dict(token.split("=", 1) for token in first.split() if "=" in token)
-    table = Table(settings, {})
+    _, *lines = path.read_text().splitlines()
+    table = Table(settings_of(path), {})
     for row in csv.DictReader(lines):
         table.codes.setdefault(row["key"], row["code"])
         schedule, seed = row.get("schedule", "proxy"), int(row.get("seed_index", 0))

@@ -48,3 +48,35 @@ def test_proxy_fidelity_benchmark_rates_each_recipe_against_a_seed_averaged_refe
     again = run_fidelity("--out", str(out), "--workdir", str(work))  # the same parent: every run is reused
     assert len(out.read_text().splitlines()) == len(lines)
     assert again.split("\nreference inherited:")[1] == printed.split("\nreference inherited:")[1]
+
+
+def test_proxy_fidelity_against_a_ground_truth_table_trains_only_the_recipes_it_lacks(tmp_path: Path) -> None:
+    """The truth and the shipped recipe's proxies come from the table; the other recipes train on its parent."""
+    truth, work, out = tmp_path / "truth.csv", tmp_path / "work", tmp_path / "fidelity.csv"
+    table = ("--tiny", "--dataset", "context", "--out", str(truth), "--workdir", str(work))
+    made = subprocess.run(
+        [sys.executable, "benchmarks/ground_truth.py", *table],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    printed = run_fidelity("--truth", str(truth), "--workdir", str(work), "--out", str(out))
+    assert "reference scratch: 3 architectures of yolov8n_p3, 1 epochs from scratch, mean of 2 seeds" in printed
+    for recipe in ("joint", "units-alone"):
+        assert any(line.split()[:3] == [recipe, "mean", "of"] for line in printed.splitlines()), recipe
+    lines = out.read_text().splitlines()
+    assert "truth=truth.csv" in lines[0] and "mosaic=off" in lines[0]
+    rows = list(csv.DictReader(lines[1:]))
+    assert {r["recipe"] for r in rows} == {"units-alone"} and len(rows) == 3 * 2  # joint and the truth: the table's
+
+    elsewhere = ("--workdir", str(tmp_path / "elsewhere"), "--out", str(tmp_path / "other.csv"))
+    refused = subprocess.run(
+        [sys.executable, "benchmarks/proxy_fidelity.py", "--tiny", "--truth", str(truth), *elsewhere],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert refused.returncode != 0 and "give the --workdir ground_truth.py trained it in" in refused.stderr
