@@ -64,13 +64,13 @@ def url(project: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained(project: Path, url: str, tiny_dataset: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """``ge-nas train`` for 1 epoch on the architecture with GE inside the C2f; its output and best.pt."""
+    """``ge-nas train`` for 1 epoch on the architecture with GE inside the C2f, mosaic off; its output and best.pt."""
     inside = results.fronts(url, STUDY).query("key.str.endswith(':inside')").trial_number.item()
     model_yaml = results.export_yaml(url, STUDY, inside, project / "inside.yaml")
     run = ge_nas(
         project,
         *("train", str(model_yaml), "--data", str(tiny_dataset)),
-        *("--epochs", "1", "--imgsz", "64", "--batch", "8", "--project", "runs"),
+        *("--epochs", "1", "--imgsz", "64", "--batch", "8", "--project", "runs", "--no-mosaic"),
     )
     assert run.returncode == 0, run.stderr
     return run, project / "runs" / "inside" / "weights" / "best.pt"
@@ -197,6 +197,8 @@ def test_train_prints_where_best_pt_is_and_it_loads_back_and_predicts(
 ) -> None:
     run, best = trained
     assert f"best checkpoint: {best}" in run.stdout
+    trained_with = yaml.safe_load((best.parent.parent / "args.yaml").read_text())
+    assert (trained_with["mosaic"], trained_with["close_mosaic"]) == (0.0, 0)  # --no-mosaic
     model = YOLO(best)
     assert any(isinstance(m, GatherExcite) for m in model.model.modules())
     image = next((tiny_dataset.parent / "images" / "val").iterdir())
