@@ -211,6 +211,7 @@ def test_no_mosaic_trains_every_proxy_without_mosaic_and_a_resume_must_keep_it(
     args = ("--dataset", str(tiny_dataset), "--space", "yolov8n_p3", "--trials", "1", "--epochs", "1", "--imgsz", "64")
     result = ge_nas_search(tmp_path, *args, "--no-mosaic")
     assert result.returncode == 0, result.stderr
+    assert "proxy 1 epochs at 64 px on cpu, mosaic off, parent: none" in result.stdout
     workdir = tmp_path / "studies" / f"yolov8n_p3-{tiny_dataset.parent.name}"
     trained = yaml.safe_load((workdir / "trial-00000" / "proxy" / "args.yaml").read_text())
     assert (trained["mosaic"], trained["close_mosaic"]) == (0.0, 0)

@@ -118,7 +118,8 @@ def summary_html(view: StudyView) -> str:
         f"front 1: {len(view.front)} architecture" + ("" if len(view.front) == 1 else "s"),
     ]
     if proxy:
-        parts.insert(1, f"proxy: {proxy.get('epochs', '?')} epochs at {proxy.get('imgsz', '?')} px")
+        mosaic = "" if proxy.get("mosaic", True) else ", mosaic off"
+        parts.insert(1, f"proxy: {proxy.get('epochs', '?')} epochs at {proxy.get('imgsz', '?')} px{mosaic}")
     if view.knee is not None:
         knee = next(e for e in view.evaluations if e.number == view.knee)
         parts.append(f"knee: trial {knee.number} ({knee.code})")

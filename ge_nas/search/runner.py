@@ -95,8 +95,9 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None) -> optuna
         reporter.plan(
             f"study {config.study_name!r}: {already} of {config.trials} trials done; "
             f"space {config.space.name} ({config.space.size:,} architectures); "
-            f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}, "
-            f"parent: {settings['parent']}"
+            f"proxy {config.proxy.epochs} epochs at {config.proxy.imgsz} px on {config.proxy.device}"
+            + ("" if config.proxy.mosaic else ", mosaic off")
+            + f", parent: {settings['parent']}"
             + (f"; strategy supernet ({config.supernet.epochs} epochs)" if config.uses_supernet else "")
             + (f"; {config.workers} workers" if config.workers > 1 else "")
         )
