@@ -50,9 +50,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from report import header
+from report import header, percentile_interval
 
 from ge_nas.data.synthetic import make_synthetic_dataset
+from ge_nas.ranking.correlation import kendall
 from ge_nas.ranking.intervals import mean_interval, paired_gain
 from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
 from ge_nas.search.config import DEMO, ProxySettings, file_sha256, training_seed
@@ -93,6 +94,7 @@ DEFAULTS = {
 }
 # The premise: the best placement's mean gain over the baseline, in baseline seed spreads.
 PREMISE_RATIO = 3.0
+BOOTSTRAP = 2000  # resamples of the architectures for a tau's interval
 
 
 @dataclass(frozen=True)
@@ -393,6 +395,7 @@ def summarise(truth: Truth) -> None:
         proxy = truth.mean(key, "proxy") if key in truth.accuracy["proxy"] else float("nan")
         mark = "*" if key in front else ""
         print(f"{truth.codes[key]:<10} {proxy:>10.4f} {truth.mean(key):>14.4f} {sd:>7.4f} {interval:>28} {mark}")
+    show_fidelity(truth)
     if base is None or len(base) < 2 or len(rows) < 2:
         print("premise: needs the baseline with at least 2 seeds, and another architecture")
         return
@@ -407,6 +410,44 @@ def summarise(truth: Truth) -> None:
         f"{truth.codes[best]} {truth.mean(best):.4f}, margin {margin:+.4f} = {ratio:.1f}x the baseline's seed spread "
         f"(needs >= {PREMISE_RATIO:g}x)"
     )
+
+
+def kendall_interval(x: list[float], y: list[float], rng: np.random.Generator) -> tuple[float, float, float]:
+    """Kendall's tau-b of ``x`` and ``y`` and its bootstrap 95 % interval (architectures resampled)."""
+    tau = kendall(x, y)
+    xs, ys, draws = np.array(x), np.array(y), []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(xs), len(xs))
+        draws.append(kendall(xs[pick].tolist(), ys[pick].tolist()))  # NaN: the resample ranks nothing
+    return tau, *percentile_interval(draws)
+
+
+def show_fidelity(truth: Truth) -> None:
+    """Kendall's tau of the proxy against the truth: its seed-0 runs, and its mean over seeds.
+
+    Over the architectures that have both so far, so a table being built already gives a
+    first read (the count says how many, and how many seeds each side has).
+    """
+    if truth.truth_schedule == "proxy":
+        print("proxy fidelity: the table has no reference; the truth is the proxy itself")
+        return
+    proxy_runs = truth.accuracy["proxy"]
+    keys = [key for key in truth.ran() if 0 in proxy_runs.get(key, {})]
+    if len(keys) < 3:
+        print(f"proxy fidelity: {len(keys)} architectures have a proxy seed 0 and the truth; needs 3")
+        return
+    true, rng = [truth.mean(key) for key in keys], np.random.default_rng(0)
+    seeds = "-".join(map(str, sorted({len(proxy_runs[key]) for key in keys})))
+    truth_seeds = "-".join(map(str, sorted({len(truth.accuracy["reference"][key]) for key in keys})))
+    columns = [("seed 0 (what exploring trials see)", [proxy_runs[key][0] for key in keys])]
+    if seeds != "1":
+        columns.append((f"mean over {seeds} seeds", [truth.mean(key, "proxy") for key in keys]))
+    for label, proxy in columns:
+        tau, low, high = kendall_interval(proxy, true, rng)
+        print(
+            f"proxy fidelity, {label}: Kendall tau {tau:+.3f} (95 % bootstrap CI {low:+.3f} to {high:+.3f}; "
+            f"{len(keys)} architectures, truth over {truth_seeds} reference seeds)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,11 +50,10 @@ from typing import Any
 
 import numpy as np
 import optuna
-from ground_truth import ACCURACY, DEFAULTS, Truth, read_truth
+from ground_truth import ACCURACY, DEFAULTS, Truth, read_truth, show_fidelity
 from optuna.trial import Trial
-from report import percentile_interval, write_table
+from report import write_table
 
-from ge_nas.ranking.correlation import kendall
 from ge_nas.ranking.fronts import Ranking, rank
 from ge_nas.ranking.pareto import hypervolume, reference_point, to_minimization
 from ge_nas.search.config import BASELINE_SEEDS, CONFIRM, MAX_SEEDS, SAMPLERS, Objectives, ProxySettings, SearchConfig
@@ -75,7 +74,6 @@ from ge_nas.storage.records import (
 )
 
 OBJECTIVES = Objectives(ACCURACY, ("gflops",))
-BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True)
@@ -301,31 +299,6 @@ def summary_row(values: str, sampler: str, budget: int, seeds: Seeds, outcomes: 
         "runs_mean": statistics.fmean(o.runs for o in outcomes),
         "distinct_mean": statistics.fmean(o.distinct for o in outcomes),
     }
-
-
-def kendall_interval(x: list[float], y: list[float], rng: np.random.Generator) -> tuple[float, float, float]:
-    """Kendall's tau-b of ``x`` and ``y`` and its bootstrap 95 % interval (architectures resampled)."""
-    tau = kendall(x, y)
-    xs, ys, draws = np.array(x), np.array(y), []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(xs), len(xs))
-        draws.append(kendall(xs[pick].tolist(), ys[pick].tolist()))  # NaN: the resample ranks nothing
-    return tau, *percentile_interval(draws)
-
-
-def show_fidelity(truth: Truth) -> None:
-    """Kendall's tau of the proxy against the truth: its seed-0 entries, and its mean over seeds."""
-    if truth.truth_schedule == "proxy":
-        print("proxy fidelity: the table has no reference; the truth is the proxy itself")
-        return
-    keys, rng = truth.keys, np.random.default_rng(0)
-    true = [truth.mean(k) for k in keys]
-    for label, proxy in (
-        ("seed 0 (what exploring trials see)", [truth.accuracy["proxy"][k][0] for k in keys]),
-        (f"mean over {truth.seeds('proxy')} seeds", [truth.mean(k, "proxy") for k in keys]),
-    ):
-        tau, low, high = kendall_interval(proxy, true, rng)
-        print(f"proxy fidelity, {label}: Kendall tau {tau:+.3f} (95 % bootstrap CI {low:+.3f} to {high:+.3f})")
 
 
 def made_up_truth(space: SearchSpace) -> Truth:

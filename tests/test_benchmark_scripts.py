@@ -74,6 +74,9 @@ def test_ground_truth_benchmark_tables_every_run_and_resumes_without_training_ag
     assert "12 runs already in" in again and read_table(out)[1] == rows
     summary = run_benchmark("ground_truth.py", "--dataset", "context", "--out", str(out), "--summary")
     assert "3 of 3 architectures so far" in summary and "premise" in summary
+    assert (
+        "proxy fidelity, seed 0 (what exploring trials see)" in summary and "3 architectures, truth over 2" in summary
+    )
 
 
 def test_ground_truth_shards_fill_one_table_each_run_once_after_the_parent(tmp_path: Path) -> None:
