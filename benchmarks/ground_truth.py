@@ -95,6 +95,8 @@ DEFAULTS = {
 # The premise: the best placement's mean gain over the baseline, in baseline seed spreads.
 PREMISE_RATIO = 3.0
 BOOTSTRAP = 2000  # resamples of the architectures for a tau's interval
+# How reference runs are seeded, as the table's settings line records it (see the module's notes).
+REFERENCE_SEEDS = "search_seed+1"
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ def main() -> None:
         "parent_sha256": file_sha256(parent)[:16],
         "reference_epochs": args.reference_epochs,
         "reference": "from_scratch_ultralytics_recipe" if args.reference_epochs else "none",
-        **({"reference_seeds": "search_seed+1"} if args.reference_epochs else {}),
+        **({"reference_seeds": REFERENCE_SEEDS} if args.reference_epochs else {}),
         "batch": 16,
         "search_seed": args.seed,
         **({} if defaults.mosaic else {"mosaic": "off"}),  # only when off: tables made before it resume
@@ -219,7 +221,8 @@ def main() -> None:
     runs = list(_runs(candidates, args.proxy_seeds, args.seeds if args.reference_epochs else 0))[shard::shards]
     for run in (run for run in runs if (run.candidate.key, run.schedule, run.seed_index) not in table.done):
         epochs = args.epochs if run.schedule == "proxy" else args.reference_epochs
-        seed = training_seed(args.seed + 1 if run.schedule == "reference" else args.seed, run.seed_index)
+        search_seed = reference_search_seed(args.seed) if run.schedule == "reference" else args.seed
+        seed = training_seed(search_seed, run.seed_index)
         settings_of_run = dataclasses.replace(proxy, epochs=epochs, seed=seed)
         inherited = state if run.schedule == "proxy" else None
         table.append(_train(space, run, data_yaml, settings_of_run, workdir, inherited))
@@ -259,6 +262,11 @@ def _shard(text: str) -> tuple[int, int]:
     if not 0 <= shard < shards:
         raise SystemExit(f"--shard {text}: K counts from 0 to N-1, e.g. 0/2 and 1/2 for two processes")
     return shard, shards
+
+
+def reference_search_seed(search_seed: int) -> int:
+    """The search seed whose training seeds the reference runs use (:data:`REFERENCE_SEEDS`)."""
+    return search_seed + 1
 
 
 def default_workdir(dataset: str, space: str) -> Path:

@@ -51,7 +51,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from ground_truth import default_workdir, parent_path, read_truth, settings_of
+from ground_truth import (
+    REFERENCE_SEEDS,
+    default_workdir,
+    parent_path,
+    read_truth,
+    reference_search_seed,
+    settings_of,
+)
 from report import header, percentile_interval
 
 import ge_nas  # noqa: F401  (registers the GE layers)
@@ -283,16 +290,16 @@ def adopt_truth(args: argparse.Namespace) -> list[dict[str, str]]:
     exactly as this script would have written them, so they are analysed and never retrained.
     """
     settings = settings_of(args.truth)
-    if settings.get("reference_seeds") != "search_seed+1" or not int(settings.get("reference_epochs", 0)):
+    if settings.get("reference_seeds") != REFERENCE_SEEDS or not int(settings.get("reference_epochs", 0)):
         raise SystemExit(
             f"--truth {args.truth}: give a ground_truth.py table with a reference whose seeds no proxy shares "
-            "(reference_seeds=search_seed+1 in its first line)"
+            f"(reference_seeds={REFERENCE_SEEDS} in its first line)"
         )
     args.dataset, args.space, args.mosaic = settings["dataset"], settings["space"], settings.get("mosaic") != "off"
     args.images, args.imgsz = int(settings["images"]), int(settings["imgsz"])
     args.parent_epochs, args.proxy_epochs = int(settings["parent_epochs"]), int(settings["proxy_epochs"])
     args.seed = int(settings["search_seed"])
-    args.reference_seed = args.seed + 1
+    args.reference_seed = reference_search_seed(args.seed)
     args.workdir = args.workdir or default_workdir(args.dataset, args.space)
     args.parent = parent_path(args.workdir, args.dataset, args.images, args.imgsz, args.parent_epochs, args.seed)
     if not args.parent.is_file() or file_sha256(args.parent)[:16] != settings["parent_sha256"]:
