@@ -176,6 +176,13 @@ RUNNING_WITH_EPOCHS = (
     "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
     "where t.state = 'RUNNING' and a.key = 'epochs'"
 )  # running trials that stored at least one epoch
+LAST_WORKER_RUNNING_WITH_EPOCHS = (
+    "select count(*) from trials t"
+    " join trial_user_attributes e on e.trial_id = t.trial_id and e.key = 'epochs'"
+    " join trial_user_attributes w on w.trial_id = t.trial_id and w.key = 'worker'"
+    " where t.state = 'RUNNING' and w.value_json like"
+    " '%:' || (select pid from ge_nas_workers order by started_at desc limit 1) || ':%'"
+)  # running trials, with at least one epoch stored, of the worker process registered last
 RUNNING_WITH_YAML = (
     "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
     "where t.state = 'RUNNING' and a.key = 'yaml'"
