@@ -103,7 +103,7 @@ REFERENCE_SEEDS = "search_seed+1"
 class Truth:
     """A table read back: per architecture, its costs and its accuracies by schedule and seed index."""
 
-    settings: str  # the table's first line
+    settings: dict[str, str]  # the table's first line, ``name=value`` (see :func:`settings_of`)
     codes: dict[str, str]
     gflops: dict[str, float]
     accuracy: dict[str, dict[str, dict[int, float]]]  # schedule -> key -> seed index -> map50-95
@@ -124,17 +124,35 @@ class Truth:
 
     def seeds(self, schedule: str) -> int:
         """Seeds every architecture has under ``schedule`` (0 when some architecture has none)."""
+        return len(self.seed_indices(schedule))
+
+    def seed_indices(self, schedule: str) -> list[int]:
+        """The seed indices every architecture has a run of under ``schedule``."""
         runs = self.accuracy[schedule]
-        return min((len(runs.get(key, {})) for key in self.keys), default=0)
+        return sorted(set.intersection(*(set(runs.get(key, {})) for key in self.keys))) if self.keys else []
 
     def mean(self, key: str, schedule: str | None = None) -> float:
         return statistics.fmean(self.accuracy[schedule or self.truth_schedule][key].values())
 
+    def means(self, without_seed: int | None = None) -> dict[str, float]:
+        """Every architecture's true accuracy, the mean over the truth's seeds.
+
+        ``without_seed``: when the truth is the proxy's own seeds, leave that seed out, so a
+        proxy seed compared with it is not compared with itself (a reference truth is kept whole).
+        """
+        drop = without_seed if self.truth_schedule == "proxy" else None
+        runs = self.accuracy[self.truth_schedule]
+        return {key: statistics.fmean(v for s, v in runs[key].items() if s != drop) for key in self.ran()}
+
     def front(self) -> set[str]:
         """The true front: architectures non-dominated on (true mean accuracy, GFLOPs), among those that ran."""
-        keys = self.ran()
-        points = to_minimization(np.array([[self.mean(k), self.gflops[k]] for k in keys]), ["maximize", "minimize"])
-        return {key for key, front in zip(keys, nondominated_fronts(points).tolist(), strict=True) if front == 1}
+        return front_of(self.means(), self.gflops, self.ran())
+
+
+def front_of(accuracy: dict[str, float], gflops: dict[str, float], keys: Sequence[str]) -> set[str]:
+    """The keys non-dominated on (``accuracy``, maximised; ``gflops``, minimised)."""
+    points = to_minimization(np.array([[accuracy[k], gflops[k]] for k in keys]), ["maximize", "minimize"])
+    return {key for key, front in zip(keys, nondominated_fronts(points).tolist(), strict=True) if front == 1}
 
 
 def main() -> None:
@@ -281,8 +299,11 @@ def parent_path(workdir: Path, dataset: str, images: int, imgsz: int, epochs: in
 
 def settings_of(path: Path) -> dict[str, str]:
     """A table's settings, as its first line names them (``name=value`` after the date and versions)."""
-    first = path.read_text().split("\n", 1)[0]
-    return dict(token.split("=", 1) for token in first.split() if "=" in token)
+    return _settings_in(path.read_text().split("\n", 1)[0])
+
+
+def _settings_in(line: str) -> dict[str, str]:
+    return dict(token.split("=", 1) for token in line.split() if "=" in token)
 
 
 def _train_parent(space: SearchSpace, data_yaml: Path, proxy: ProxySettings, epochs: int, parent: Path) -> None:
@@ -366,7 +387,8 @@ def _create(path: Path, text: str) -> None:
 
 
 def read_truth(path: Path) -> Truth:
-    """A table written by this script (first line: its settings)."""
+    """A table written by this script (first line: its settings): one row per run, or, in tables of
+    earlier versions, one row per architecture (its proxy seed 0)."""
     lines = path.read_text().splitlines()
     codes: dict[str, str] = {}
     gflops: dict[str, float] = {}
@@ -374,8 +396,9 @@ def read_truth(path: Path) -> Truth:
     for row in csv.DictReader(lines[1:]):
         codes.setdefault(row["key"], row["code"])
         gflops[row["key"]] = float(row["gflops"])
-        accuracy[row["schedule"]].setdefault(row["key"], {})[int(row["seed_index"])] = float(row[ACCURACY])
-    return Truth(lines[0], codes, gflops, accuracy)
+        schedule, seed_index = row.get("schedule", "proxy"), int(row.get("seed_index", 0))
+        accuracy[schedule].setdefault(row["key"], {})[seed_index] = float(row[ACCURACY])
+    return Truth(_settings_in(lines[0]), codes, gflops, accuracy)
 
 
 def summarise(truth: Truth) -> None:

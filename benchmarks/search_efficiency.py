@@ -313,7 +313,7 @@ def made_up_truth(space: SearchSpace) -> Truth:
             accuracy[schedule][candidate.key] = {
                 s: 0.6 + effect + 0.01 * float(rng.standard_normal()) for s in range(seeds)
             }
-    return Truth("made-up", codes, gflops, accuracy)
+    return Truth({}, codes, gflops, accuracy)
 
 
 if __name__ == "__main__":

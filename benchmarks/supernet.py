@@ -32,7 +32,6 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import random
 import statistics
@@ -43,13 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from ground_truth import ACCURACY, settings_of
+from ground_truth import ACCURACY, Truth, front_of, read_truth
 from report import percentile_interval, write_table
 
 from ge_nas.data.synthetic import KINDS, make_synthetic_dataset
 from ge_nas.ranking.correlation import kendall
-from ge_nas.ranking.pareto import nondominated_fronts, to_minimization
 from ge_nas.search.config import CALIBRATION_BATCHES, CONFIRM, DEMO, SUPERNET_EPOCHS, ProxySettings, training_seed
 from ge_nas.space.candidate import BASELINE_KEY, Candidate
 from ge_nas.space.model_yaml import generate_model_yaml
@@ -63,31 +60,6 @@ from ge_nas.yolo.training import train_parent, train_proxy
 
 BOOTSTRAP = 2000
 REPLAYS = 500
-
-
-@dataclass
-class Table:
-    """A ground-truth table: per schedule (``proxy``, ``reference``), architecture key and seed index, its accuracy."""
-
-    settings: dict[str, str]
-    codes: dict[str, str]
-    runs: dict[str, dict[str, dict[int, float]]] = field(default_factory=lambda: {"proxy": {}, "reference": {}})
-
-    @property
-    def truth_schedule(self) -> str:
-        return "reference" if self.runs["reference"] else "proxy"
-
-    def proxy_seeds(self) -> list[int]:
-        """Seed indices every architecture has a proxy for."""
-        return sorted(set.intersection(*(set(runs) for runs in self.runs["proxy"].values())))
-
-    def truth(self, without_seed: int | None = None) -> dict[str, float]:
-        """Each architecture's true accuracy: its mean over the truth's seeds (without one proxy seed, if asked)."""
-        schedule = self.truth_schedule
-        drop = without_seed if schedule == "proxy" else None
-        return {
-            key: statistics.fmean(v for s, v in runs.items() if s != drop) for key, runs in self.runs[schedule].items()
-        }
 
 
 def main() -> None:
@@ -114,7 +86,9 @@ def main() -> None:
     else:
         if args.table is None or not args.table.is_file():
             raise SystemExit(f"--table {args.table}: give a ground-truth CSV (run benchmarks/ground_truth.py first)")
-        table = read_table(args.table)
+        table = read_truth(args.table)
+        if table.truth_schedule == "proxy" and table.seeds("proxy") < 2:
+            raise SystemExit(f"{args.table} has one proxy seed and no reference: its truth would be a proxy's noise")
         space = load_space(table.settings.get("space", "yolov8n_small"))
         settings = {
             "images": int(table.settings.get("images", 128)),
@@ -232,13 +206,13 @@ class Measurements:
 SUMMARY_FIELDS = ("metric", "strategy", "value", "low", "high", "note")
 
 
-def summarise(table: Table, measured: Measurements, confirm: int, supernet_epochs: int) -> list[dict[str, Any]]:
+def summarise(table: Truth, measured: Measurements, confirm: int, supernet_epochs: int) -> list[dict[str, Any]]:
     """Print and return the figures: ranking (tau with intervals), throughput, and search at equal compute."""
     rows: list[dict[str, Any]] = []
     keys = list(table.codes)
-    seeds = table.proxy_seeds()
-    truths = {s: table.truth(without_seed=s) for s in seeds}
-    proxy_scores = {s: {k: table.runs["proxy"][k][s] for k in keys} for s in seeds}
+    seeds = table.seed_indices("proxy")
+    truths = {s: table.means(without_seed=s) for s in seeds}
+    proxy_scores = {s: {k: table.accuracy["proxy"][k][s] for k in keys} for s in seeds}
     print(f"\nKendall tau against the truth ({table.truth_schedule}, mean over its seeds), {len(keys)} architectures:")
     tau = paired_bootstrap(keys, proxy_scores, measured.scores, truths)
     for name, (value, low, high) in tau.items():
@@ -332,17 +306,17 @@ def paired_bootstrap(
 
 
 def replay(
-    table: Table, measured: Measurements, keys: list[str], explored: int, confirm: int, seeds: list[int]
+    table: Truth, measured: Measurements, keys: list[str], explored: int, confirm: int, seeds: list[int]
 ) -> dict[str, list[dict[str, float]]]:
     """Replayed searches: the proxy search many times (architectures and exploring seed drawn), each supernet once."""
-    truth = table.truth()
-    front = true_front(truth, measured.gflops, keys)
+    truth = table.means()
+    front = front_of(truth, measured.gflops, keys)
     best = max(truth[k] for k in keys)
-    confirmation = {k: statistics.fmean(table.runs["proxy"][k][s] for s in seeds) for k in keys}
+    confirmation = {k: statistics.fmean(table.accuracy["proxy"][k][s] for s in seeds) for k in keys}
 
     def outcome(scores: dict[str, float]) -> dict[str, float]:
         ranked = list(scores)
-        own_front = true_front(scores, measured.gflops, ranked)
+        own_front = front_of(scores, measured.gflops, ranked)
         candidates = sorted((k for k in own_front if k != BASELINE_KEY), key=lambda k: -scores[k])[:confirm]
         pick = max([BASELINE_KEY, *candidates], key=lambda k: confirmation[k])
         return {"hit_rate": len(own_front & front) / len(front), "regret": best - truth[pick]}
@@ -352,24 +326,18 @@ def replay(
     for _ in range(REPLAYS):
         seed = rng.choice(seeds)
         drawn = [BASELINE_KEY, *rng.sample([k for k in keys if k != BASELINE_KEY], explored - 1)]
-        proxy.append(outcome({k: table.runs["proxy"][k][seed] for k in drawn}))
+        proxy.append(outcome({k: table.accuracy["proxy"][k][seed] for k in drawn}))
     supernet = [outcome(scores) for scores in measured.scores.values()]
     return {"proxy": proxy, "supernet": supernet}
 
 
-def true_front(accuracy: dict[str, float], gflops: dict[str, float], keys: Sequence[str]) -> set[str]:
-    """Architectures non-dominated on (accuracy, GFLOPs)."""
-    points = to_minimization(np.array([[accuracy[k], gflops[k]] for k in keys]), ["maximize", "minimize"])
-    return {k for k, f in zip(keys, nondominated_fronts(points).tolist(), strict=True) if f == 1}
-
-
-def architecture_rows(table: Table, measured: Measurements) -> list[dict[str, Any]]:
+def architecture_rows(table: Truth, measured: Measurements) -> list[dict[str, Any]]:
     """One row per architecture: its truth, proxy seeds, supernet scores, GFLOPs and CPU seconds."""
-    truth = table.truth()
+    truth = table.means()
     rows = []
     for key, code in table.codes.items():
         row: dict[str, Any] = {"key": key, "code": code, "truth": truth[key], "gflops": measured.gflops[key]}
-        row.update({f"proxy_seed{s}": table.runs["proxy"][key][s] for s in table.proxy_seeds()})
+        row.update({f"proxy_seed{s}": table.accuracy["proxy"][key][s] for s in table.seed_indices("proxy")})
         row.update({f"supernet{j}": scores[key] for j, scores in measured.scores.items()})
         row["cost_cpu_s"] = measured.cpu["cost"][key]
         scored = [v for item, v in measured.cpu["score"].items() if item.split(":", 1)[1] == key]
@@ -378,31 +346,19 @@ def architecture_rows(table: Table, measured: Measurements) -> list[dict[str, An
     return rows
 
 
-def read_table(path: Path) -> Table:
-    """A ground-truth table: ``ground_truth.py``'s rows per run (``schedule``, ``seed_index``), or one row per
-    architecture (the older form: its accuracy is proxy seed 0)."""
-    _, *lines = path.read_text().splitlines()
-    table = Table(settings_of(path), {})
-    for row in csv.DictReader(lines):
-        table.codes.setdefault(row["key"], row["code"])
-        schedule, seed = row.get("schedule", "proxy"), int(row.get("seed_index", 0))
-        table.runs[schedule].setdefault(row["key"], {})[seed] = float(row[ACCURACY])
-    if table.truth_schedule == "proxy" and len(table.proxy_seeds()) < 2:
-        raise SystemExit(f"{path} has one proxy seed and no reference: its truth would be a proxy's own noise")
-    return table
-
-
-def made_up_table(space: SearchSpace) -> Table:
+def made_up_table(space: SearchSpace) -> Truth:
     """For --tiny: the space's first 3 architectures with 2 made-up proxy seeds each."""
     rng = random.Random(0)
-    table = Table({"space": space.name}, {})
-    for candidate in list(space.enumerate())[:3]:
-        table.codes[candidate.key] = candidate.code
-        table.runs["proxy"][candidate.key] = {s: rng.uniform(0.5, 0.7) for s in range(2)}
-    return table
+    candidates = list(space.enumerate())[:3]
+    return Truth(
+        {"space": space.name},
+        {c.key: c.code for c in candidates},
+        {c.key: 0.0 for c in candidates},  # unused: this benchmark measures every candidate's GFLOPs itself
+        {"proxy": {c.key: {s: rng.uniform(0.5, 0.7) for s in range(2)} for c in candidates}, "reference": {}},
+    )
 
 
-def builtin_data(table: Table, settings: dict[str, Any], workdir: Path) -> Path:
+def builtin_data(table: Truth, settings: dict[str, Any], workdir: Path) -> Path:
     """The built-in data the table names (shapes in tables from before kinds), made as ground_truth.py made it."""
     kind = table.settings.get("dataset", "shapes")
     if kind not in KINDS:
