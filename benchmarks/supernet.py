@@ -26,6 +26,8 @@ Run from the repository root:
 
     python benchmarks/supernet.py --table benchmarks/results/ground_truth_context_yolov8n_p3.csv \\
         --weights studies/ground-truth-context_yolov8n_p3/parent-context-1024img/parent-128px-40ep-seed0.pt
+    python benchmarks/supernet.py --table benchmarks/results/ground_truth_shapes_yolov8n_small.csv \\
+        --weights studies/ground-truth-shapes_yolov8n_small/parent-shapes-128img/parent-128px-20ep-seed0.pt
     python benchmarks/supernet.py --tiny      # a made-up table of 3 architectures, tiny data: a smoke run
 """
 
