@@ -28,7 +28,7 @@ the repository root:
 
     python benchmarks/proxy_fidelity.py                                  # the figures in RESULTS.md
     python benchmarks/proxy_fidelity.py --truth benchmarks/results/ground_truth_context_yolov8n_p3.csv \\
-        --recipes joint,units-alone,gate-1                               # against a ground-truth table
+        --recipes joint,gate-0,inherited-5x --proxy-seeds 0,1,2          # the README's context figures
     python benchmarks/proxy_fidelity.py --recipes units-alone,gate-1 --proxy-seeds 3   # a pilot on a held-out seed
     python benchmarks/proxy_fidelity.py --analyse-only                   # print the tables from the CSV
     python benchmarks/proxy_fidelity.py --tiny                           # a smoke run in seconds
@@ -93,6 +93,9 @@ RECIPES: dict[str, Recipe] = {
     "units-alone-gate-1": Recipe(FineTune(units_alone_epochs=1, gate_bias=1.0), note="both"),
     "units-30x": Recipe(FineTune(new_unit_lr_factor=30.0), note="GE units at 30x"),
     "longer-fewer": Recipe(FineTune(), epochs_scale=2, fraction=0.5, note="twice the epochs on half the images"),
+    "inherited-5x": Recipe(
+        FineTune(lr0=1e-3, new_unit_lr_factor=2.0), note="inherited layers at 5x (1e-3), GE units at the same 2e-3"
+    ),
 }
 
 
